@@ -1,0 +1,1 @@
+"""Cleaning: parse and repair values, classify lines, flag anomalies, account for every row."""

@@ -1,0 +1,105 @@
+"""Cleaning of customer records: ids, contact details, demographics, labels, attributes."""
+
+from __future__ import annotations
+
+import duckdb
+
+from crmlens.clean import expressions as ex
+from crmlens.clean.accounting import (
+    attributes_json, reason_sql, row_checks, write_rejected,
+)
+from crmlens.clean.options import CleanOptions
+from crmlens.ingest.roles import RoleMapping
+
+STAGE = "_crm_stage_cu"
+
+_MALE = ("m", "male", "man", "men", "boy", "男", "男性", "先生", "男士")
+_FEMALE = ("f", "female", "woman", "women", "girl", "女", "女性", "女士", "小姐")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(ex.lit(v) for v in values) + ")"
+
+
+def clean_customers(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    raw: str,
+    source_id: int,
+    mapping: RoleMapping,
+    columns: list[ex.RawColumn],
+    options: CleanOptions,
+) -> None:
+    """Clean raw customer rows into ``customers`` and ``rejected``.
+
+    One row per customer id: a later row for an id already loaded (from this or an earlier
+    source) is rejected as ``duplicate_customer`` with its values kept in ``rejected``.
+    """
+    cols = {c.name: c for c in columns}
+    r = {role: cols[name] for role, name in mapping.roles.items()}
+    null = "CAST(NULL AS VARCHAR)"
+
+    def get(role: str, build, default: str = null) -> str:
+        return build(r[role]) if role in r else default
+
+    row_items, reasons = row_checks(columns, options.keep_duplicates)
+    reasons += [
+        ("customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
+        ("id_rank > 1 OR already_loaded", "'duplicate_customer'",
+         "'customer ' || s.customer_id || ' already loaded'"),
+    ]
+    reason, detail = reason_sql(reasons)
+    labels = [cols[name] for name in mapping.labels]
+    labels_json = ("json_object(" + ", ".join(
+        f"{ex.lit(c.name)}, coalesce(to_json({ex.boolean(c)}), to_json({ex.text(c)}))"
+        for c in labels) + ")") if labels else "NULL"
+    attributes = attributes_json(columns, mapping.mapped_columns())
+    birth = f"CAST({get('birth_date', lambda c: ex.timestamp(c, dayfirst=options.dayfirst), 'CAST(NULL AS TIMESTAMP)')} AS DATE)"
+    now = options.now.strftime("%Y-%m-%d")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {STAGE} AS
+        WITH parsed AS (
+            SELECT _row,
+                {get('customer_id', ex.identifier)} AS customer_id,
+                {get('name', ex.text)} AS name,
+                lower({get('email', ex.text)}) AS email,
+                regexp_replace({get('phone', ex.text)}, '[^0-9+]', '', 'g') AS phone,
+                lower({get('gender', ex.text)}) AS gender_in,
+                {birth} AS birth_date,
+                {get('age', ex.number, 'CAST(NULL AS DOUBLE)')} AS age_in,
+                {get('income', ex.number, 'CAST(NULL AS DOUBLE)')} AS income,
+                {get('region', ex.text)} AS region,
+                {get('signup_date', lambda c: ex.timestamp(c, dayfirst=options.dayfirst), 'CAST(NULL AS TIMESTAMP)')} AS signup_date,
+                {attributes} AS attributes,
+                {labels_json} AS labels,
+                {row_items}
+            FROM {raw}
+        ), ranked AS (
+            SELECT *,
+                row_number() OVER (PARTITION BY customer_id ORDER BY _row) AS id_rank,
+                customer_id IN (SELECT customer_id FROM customers) AS already_loaded
+            FROM parsed
+        )
+        SELECT *, {reason} AS reason FROM ranked
+    """)
+    age = ("coalesce(age_in, CASE WHEN birth_date IS NOT NULL THEN "
+           f"date_diff('day', birth_date, DATE '{now}') / 365.2425 END)")
+    gender = (f"CASE WHEN gender_in IN {_in(_MALE)} THEN 'male' "
+              f"WHEN gender_in IN {_in(_FEMALE)} THEN 'female' "
+              "WHEN gender_in IS NOT NULL THEN 'other' END")
+    flags = ("list_filter(["
+             "CASE WHEN email IS NOT NULL AND NOT regexp_matches(email, "
+             "'^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$') THEN 'invalid_email' END, "
+             "CASE WHEN phone IS NOT NULL AND NOT (length(regexp_replace(phone, '[^0-9]', '', 'g'))"
+             " BETWEEN 6 AND 15) THEN 'invalid_phone' END, "
+             f"CASE WHEN {age} < 0 OR {age} > 120 THEN 'implausible_age' END"
+             "], lambda f: f IS NOT NULL)")
+    con.execute(f"""
+        INSERT INTO customers
+        SELECT {source_id}, _row, customer_id, name, email, nullif(phone, ''), {gender},
+               birth_date, {age}, income, region, signup_date, attributes, labels, {flags}
+        FROM {STAGE} WHERE reason IS NULL
+    """)
+    write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="customers",
+                   columns=columns, detail_sql=detail)
+    con.execute(f"DROP TABLE {STAGE}")

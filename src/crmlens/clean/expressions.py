@@ -1,0 +1,127 @@
+"""Type-aware SQL expressions that turn a raw column into a clean value.
+
+Raw columns from CSV are text; from Parquet, SQL or JSON they may already be numbers or
+timestamps. Each builder returns the cheapest correct expression for the column's type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crmlens.workspace.store import quote_ident
+
+_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+              "UINTEGER", "UBIGINT", "UHUGEINT")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+
+
+def _is_int(t: str) -> bool:
+    return t.upper() in _INT_TYPES
+
+
+def _is_number(t: str) -> bool:
+    t = t.upper()
+    return t in _INT_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL")
+
+
+def _is_temporal(t: str) -> bool:
+    t = t.upper()
+    return t.startswith("TIMESTAMP") or t == "DATE"
+
+
+@dataclass(frozen=True)
+class RawColumn:
+    """A source column: its name and DuckDB type in the raw table."""
+
+    name: str
+    type: str
+
+    @property
+    def ref(self) -> str:
+        return quote_ident(self.name)
+
+    @property
+    def is_text(self) -> bool:
+        return self.type.upper() == "VARCHAR"
+
+    @property
+    def is_number(self) -> bool:
+        return _is_number(self.type)
+
+    @property
+    def is_temporal(self) -> bool:
+        return _is_temporal(self.type)
+
+
+def present(col: RawColumn) -> str:
+    """True when the raw cell holds something (not null, not blank, not a null token)."""
+    if col.is_text:
+        return f"(crm_value({col.ref}) IS NOT NULL)"
+    if col.is_number and not _is_int(col.type):
+        return f"({col.ref} IS NOT NULL AND NOT isnan({col.ref}))"
+    return f"({col.ref} IS NOT NULL)"
+
+
+def blank(col: RawColumn) -> str:
+    """Cheap emptiness test used for whole-row blank detection."""
+    if col.is_text:
+        return f"(nullif(trim({col.ref}), '') IS NULL)"
+    return f"({col.ref} IS NULL)"
+
+
+def text(col: RawColumn) -> str:
+    if col.is_text:
+        return f"crm_text({col.ref})"
+    return f"crm_text(CAST({col.ref} AS VARCHAR))"
+
+
+def identifier(col: RawColumn) -> str:
+    """An id as text: '17850.0' and 17850.0 both become '17850'."""
+    if col.is_text:
+        return f"crm_id({col.ref})"
+    if _is_int(col.type):
+        return f"CAST({col.ref} AS VARCHAR)"
+    if col.is_number:
+        return (f"CASE WHEN {col.ref} = floor({col.ref}) AND abs({col.ref}) < 1e18 "
+                f"THEN CAST(CAST({col.ref} AS BIGINT) AS VARCHAR) "
+                f"WHEN NOT isnan({col.ref}) THEN CAST({col.ref} AS VARCHAR) END")
+    return f"crm_id(CAST({col.ref} AS VARCHAR))"
+
+
+def number(col: RawColumn) -> str:
+    if col.is_number:
+        if _is_int(col.type):
+            return f"CAST({col.ref} AS DOUBLE)"
+        return f"CASE WHEN isfinite(CAST({col.ref} AS DOUBLE)) THEN CAST({col.ref} AS DOUBLE) END"
+    if col.is_text:
+        return f"crm_number({col.ref})"
+    return f"crm_number(CAST({col.ref} AS VARCHAR))"
+
+
+def timestamp(col: RawColumn, *, dayfirst: bool) -> str:
+    fn = "crm_ts_dayfirst" if dayfirst else "crm_ts_monthfirst"
+    if col.type.upper().startswith("TIMESTAMP WITH TIME ZONE") or col.type.upper() == "TIMESTAMPTZ":
+        return f"crm_ts_checked(timezone('UTC', {col.ref}))"
+    if col.is_temporal:
+        return f"crm_ts_checked(CAST({col.ref} AS TIMESTAMP))"
+    if col.is_text:
+        return f"{fn}({col.ref})"
+    return f"{fn}(CAST({col.ref} AS VARCHAR))"
+
+
+def boolean(col: RawColumn) -> str:
+    if col.type.upper() == "BOOLEAN":
+        return col.ref
+    if col.is_number:
+        return f"CASE WHEN {col.ref} = 1 THEN true WHEN {col.ref} = 0 THEN false END"
+    return f"crm_bool({col.ref})"
+
+
+def lit(text_value: str) -> str:
+    return "'" + text_value.replace("'", "''") + "'"
+
+
+def original_json(columns: list[RawColumn]) -> str:
+    """The raw row as a JSON object (for the rejected table)."""
+    parts = ", ".join(f"{lit(c.name)}, {c.ref}" for c in columns)
+    return f"json_object({parts})" if columns else "json_object()"

@@ -1,0 +1,140 @@
+"""SQL macros that parse messy values inside DuckDB.
+
+Cleaning runs as SQL over the raw tables so that ten million rows never pass through Python.
+These macros are registered on every workspace connection; the clean queries call them by
+name, which keeps the queries readable (``crm_money("UnitPrice")``).
+
+Each macro tries the cheap, common case first (a plain number, an ISO date) and only then the
+slower regular-expression paths, because DuckDB evaluates ``CASE``/``COALESCE`` branches only
+for the rows that reach them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NULL_TOKENS = ("nan", "null", "none", "n/a", "#n/a", "na", "nil", "-", "--", "无", "空", "(null)")
+
+# Date formats tried after separators are unified to '-' (年/月///. -> '-', 日/号 dropped).
+# Two-digit-year forms come first: they cannot swallow a four-digit year, while %Y would read
+# "11" as the year 11.
+_TIME_SUFFIXES = (" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", "")
+_YEAR_FIRST = ["%Y-%m-%d" + s for s in _TIME_SUFFIXES] + ["%Y%m%d"]
+_DAY_FIRST = [f"%d-%m-{y}{s}" for y in ("%y", "%Y") for s in _TIME_SUFFIXES]
+_MONTH_FIRST = [f"%m-%d-{y}{s}" for y in ("%y", "%Y") for s in _TIME_SUFFIXES]
+_TEXT_MONTH = [
+    f"{d}{s}"
+    for d in ("%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%d %B %Y", "%B %d %Y", "%d-%b-%y")
+    for s in (" %H:%M:%S", " %H:%M", "")
+]
+
+
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + i.replace("'", "''") + "'" for i in items) + "]"
+
+
+def date_formats(dayfirst: bool) -> list[str]:
+    """strptime formats tried for values that do not start with a four-digit year."""
+    return (_DAY_FIRST if dayfirst else _MONTH_FIRST) + _TEXT_MONTH
+
+
+def _nfkc(values: pa.Array) -> pa.Array:
+    # NFKC folds full-width digits/letters (１２３ -> 123), compatibility forms and the
+    # ideographic space; ASCII is already normal, so only the rest goes through Python.
+    if len(values) == 0:
+        return values
+    ascii_mask = pc.fill_null(pc.string_is_ascii(values), True)
+    if pc.all(ascii_mask).as_py():
+        return values
+    out = [
+        v if (v is None or ok) else unicodedata.normalize("NFKC", v)
+        for v, ok in zip(values.to_pylist(), ascii_mask.to_pylist(), strict=True)
+    ]
+    return pa.array(out, type=pa.string())
+
+
+MACROS = r"""
+CREATE OR REPLACE TEMP MACRO crm_text(s) AS
+    nullif(trim(regexp_replace(crm_nfkc(CAST(s AS VARCHAR)), '\s+', ' ', 'g')), '');
+CREATE OR REPLACE TEMP MACRO crm_nullish(s) AS
+    CASE WHEN lower(s) IN {null_tokens} THEN NULL ELSE s END;
+CREATE OR REPLACE TEMP MACRO crm_value(s) AS crm_nullish(crm_text(s));
+CREATE OR REPLACE TEMP MACRO crm_id(s) AS
+    regexp_replace(crm_value(s), '^(-?\d+)\.0+$', '\1');
+CREATE OR REPLACE TEMP MACRO crm_num_plain(x) AS CASE
+    WHEN regexp_matches(x, '^[+-]?\d{{1,3}}(\.\d{{3}}){{2,}}(,\d*)?$')
+      OR regexp_matches(x, '^[+-]?\d{{1,3}}(\.\d{{3}})+,\d*$')
+        THEN try_cast(replace(replace(x, '.', ''), ',', '.') AS DOUBLE)
+    WHEN regexp_matches(x, '^[+-]?\d+,\d{{1,2}}$') THEN try_cast(replace(x, ',', '.') AS DOUBLE)
+    WHEN regexp_matches(x, '^[+-]?(\d{{1,3}}(,\d{{3}})+|\d+)(\.\d*)?$')
+        THEN try_cast(replace(x, ',', '') AS DOUBLE)
+    ELSE try_cast(x AS DOUBLE) END;
+CREATE OR REPLACE TEMP MACRO crm_num_stripped(x) AS CASE
+    WHEN regexp_matches(x, '^\(.*\)$') THEN -crm_num_plain(trim(x, '()'))
+    WHEN regexp_matches(x, '^[\d.,]+-$') THEN -crm_num_plain(rtrim(x, '-'))
+    ELSE crm_num_plain(x) END;
+CREATE OR REPLACE TEMP MACRO crm_number(s) AS COALESCE(
+    try_cast(crm_value(s) AS DOUBLE),
+    crm_num_stripped(regexp_replace(crm_value(s),
+        '(?i)(rmb|cny|usd|eur|gbp|hkd|jpy|twd|元|円|圆|块|件|个|pcs|[¥$€£₩₹]|\s)', '', 'g')));
+CREATE OR REPLACE TEMP MACRO crm_bool(s) AS CASE
+    WHEN lower(crm_text(s)) IN ('1', 'y', 'yes', 'true', 't', 'x', '是', '对', '有', '退货', '退款',
+                                'returned', 'return', 'refund', 'refunded', 'cancelled', 'canceled')
+        THEN true
+    WHEN lower(crm_text(s)) IN ('0', 'n', 'no', 'false', 'f', '否', '无', '没有', '正常', 'none')
+        THEN false
+    ELSE NULL END;
+CREATE OR REPLACE TEMP MACRO crm_ts_norm(x) AS
+    trim(regexp_replace(regexp_replace(regexp_replace(replace(x, ',', ''),
+        '(\d)\s*[年月/.]\s*(\d)', '\1-\2', 'g'), '(\d)\s*[日号]', '\1', 'g'),
+        '(\d)\s*[时点:]\s*(\d)', '\1:\2', 'g'), ' 分秒');
+CREATE OR REPLACE TEMP MACRO crm_ts_parse(y, fmts) AS CASE
+    WHEN regexp_matches(y, '^\d{{4}}') THEN try_strptime(y, {yearfirst})
+    ELSE try_strptime(y, fmts) END;
+CREATE OR REPLACE TEMP MACRO crm_ts_text(x, fmts) AS COALESCE(
+    try_cast(x AS TIMESTAMP),
+    CASE WHEN regexp_matches(x, '^\d{{9,10}}(\.\d+)?$')
+             THEN make_timestamp(CAST(CAST(x AS DOUBLE) * 1e6 AS BIGINT))
+         WHEN regexp_matches(x, '^\d{{12,13}}$')
+             THEN make_timestamp(CAST(x AS BIGINT) * 1000)
+         WHEN regexp_matches(x, '^\d{{5}}(\.\d+)?$') AND CAST(x AS DOUBLE) BETWEEN 20000 AND 80000
+             THEN TIMESTAMP '1899-12-30' + to_microseconds(CAST(CAST(x AS DOUBLE) * 86400e6 AS BIGINT))
+    END,
+    crm_ts_parse(crm_ts_norm(x), fmts));
+CREATE OR REPLACE TEMP MACRO crm_ts_checked(t) AS
+    CASE WHEN t BETWEEN TIMESTAMP '1900-01-01' AND TIMESTAMP '2200-01-01' THEN t END;
+CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst(s) AS
+    crm_ts_checked(crm_ts_text(crm_value(s), {dayfirst}));
+CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst(s) AS
+    crm_ts_checked(crm_ts_text(crm_value(s), {monthfirst}));
+"""
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Register the cleaning UDF and macros on ``con`` (idempotent)."""
+    try:
+        con.remove_function("crm_nfkc")
+    except (duckdb.InvalidInputException, duckdb.CatalogException):
+        pass
+    con.create_function(
+        "crm_nfkc", _nfkc, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
+    )
+    sql = MACROS.format(
+        null_tokens="(" + ", ".join("'" + t + "'" for t in NULL_TOKENS) + ")",
+        dayfirst=_sql_list(date_formats(True)),
+        monthfirst=_sql_list(date_formats(False)),
+        yearfirst=_sql_list(_YEAR_FIRST),
+    )
+    con.execute(sql)
+
+
+def unregister(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the Python UDF before the connection closes (DuckDB keeps a reference to it)."""
+    try:
+        con.remove_function("crm_nfkc")
+    except (duckdb.InvalidInputException, duckdb.CatalogException):
+        pass

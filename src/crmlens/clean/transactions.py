@@ -1,0 +1,230 @@
+"""Cleaning of transaction lines: parse, classify, flag, net returns, reject with reasons."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+
+from crmlens.clean import expressions as ex
+from crmlens.clean.accounting import reason_sql, row_checks, value_detail, write_rejected
+from crmlens.clean.line_types import line_type_sql
+from crmlens.clean.options import CleanOptions
+from crmlens.ingest.roles import RoleMapping
+
+STAGE = "_crm_stage_tx"
+
+
+def _role(mapping: RoleMapping, cols: dict[str, ex.RawColumn], role: str) -> ex.RawColumn | None:
+    name = mapping.column(role)
+    return cols[name] if name else None
+
+
+def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
+               options: CleanOptions) -> tuple[str, str]:
+    r = {role: _role(mapping, cols, role) for role in mapping.roles}
+    null = "CAST(NULL AS VARCHAR)"
+
+    def get(role: str, build, default: str = null) -> str:
+        return build(r[role]) if r.get(role) else default
+
+    def has(role: str) -> str:
+        return ex.present(r[role]) if r.get(role) else "false"
+
+    ts = ex.timestamp(r["timestamp"], dayfirst=options.dayfirst)
+    all_cols = list(cols.values())
+    ts_name = ex.lit(r["timestamp"].name)
+    row_items, reasons = row_checks(all_cols, options.keep_duplicates)
+    reasons += [
+        ("NOT ts_present", "'missing_timestamp'", ts_name),
+        ("ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
+    ]
+    if r.get("quantity"):
+        reasons.append(("qty_present AND qty IS NULL", "'bad_quantity'", value_detail(r["quantity"])))
+    if r.get("unit_price"):
+        reasons.append(("price_present AND price IS NULL", "'bad_price'",
+                        value_detail(r["unit_price"])))
+    if r.get("amount"):
+        reasons.append(("amount_present AND amount_in IS NULL", "'bad_amount'",
+                        value_detail(r["amount"])))
+    reasons.append(("amount_in IS NULL AND price IS NULL", "'missing_amount'", "NULL"))
+    reason_case, detail_case = reason_sql(reasons)
+    return f"""
+        WITH parsed AS (
+            SELECT _row,
+                {get('customer_id', ex.identifier)} AS customer_id,
+                {get('order_id', ex.identifier)} AS order_id_in,
+                {ts} AS ts,
+                {has('timestamp')} AS ts_present,
+                {get('product_id', ex.identifier)} AS product_id,
+                {get('product_name', ex.text)} AS product_name,
+                {get('category', ex.text)} AS category,
+                {get('quantity', ex.number, 'CAST(NULL AS DOUBLE)')} AS qty,
+                {has('quantity')} AS qty_present,
+                {get('unit_price', ex.number, 'CAST(NULL AS DOUBLE)')} AS price,
+                {has('unit_price')} AS price_present,
+                {get('amount', ex.number, 'CAST(NULL AS DOUBLE)')} AS amount_in,
+                {has('amount')} AS amount_present,
+                {get('channel', ex.text)} AS channel,
+                {get('region', ex.text)} AS region,
+                {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS return_flag,
+                {row_items}
+            FROM {raw}
+        )
+        SELECT *, {reason_case} AS reason
+        FROM parsed
+    """, detail_case
+
+
+def _fences(con: duckdb.DuckDBPyConnection, column: str, k: float) -> float | None:
+    """Upper Tukey fence of log(1 + |x|) over kept product lines, back on the value scale."""
+    row = con.execute(f"""
+        SELECT quantile_cont(ln(1 + abs({column})), [0.25, 0.75])
+        FROM {STAGE} WHERE reason IS NULL AND line_type = 'product' AND {column} IS NOT NULL
+    """).fetchone()
+    if not row or row[0] is None:
+        return None
+    q1, q3 = row[0]
+    iqr = max(q3 - q1, 0.5)  # a column of nearly one value would otherwise flag everything
+    return math.expm1(q3 + k * iqr)
+
+
+def _c_prefix_rule(con: duckdb.DuckDBPyConnection, raw: str, order_col: ex.RawColumn | None) -> bool:
+    """Whether a C-prefixed invoice number means a cancellation in this source.
+
+    Only where ids are otherwise numeric (Online Retail style): a shop whose order ids all
+    start with "CN" must not be read as returns.
+    """
+    if order_col is None:
+        return False
+    oid = ex.identifier(order_col)
+    return bool(con.execute(f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(o, '^[Cc]\\d+$')) > 0
+           AND count(*) FILTER (WHERE regexp_matches(o, '^\\d+$')) > 0.5 * count(o)
+        FROM (SELECT {oid} AS o FROM {raw})
+    """).fetchone()[0])
+
+
+def clean_transactions(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    raw: str,
+    source_id: int,
+    mapping: RoleMapping,
+    columns: list[ex.RawColumn],
+    options: CleanOptions,
+) -> None:
+    """Clean raw transaction lines of one source into ``transactions`` and ``rejected``.
+
+    Every raw row ends up in exactly one of the two tables.
+    """
+    cols = {c.name: c for c in columns}
+    order_col = cols[mapping.column("order_id")] if mapping.column("order_id") else None
+    c_test = ("coalesce(regexp_matches(order_id_in, '^[Cc]\\d+$'), false)"
+              if _c_prefix_rule(con, raw, order_col) else "false")
+    has_qty = mapping.column("quantity") is not None
+    qty0 = "coalesce(qty, 1)" if has_qty else "1.0"
+    line_type = line_type_sql("product_id", "product_name", options.line_type_rules)
+    stage_sql, detail = _stage_sql(raw, mapping, cols, options)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {STAGE} AS
+        SELECT *,
+            CASE WHEN reason IS NULL THEN {line_type} END AS line_type,
+            -- A cancellation: a return flag, a negative quantity, or a C-prefixed invoice.
+            coalesce(return_flag, false) OR {qty0} < 0 OR {c_test} AS is_return
+        FROM ({stage_sql})
+    """)
+    q_fence = _fences(con, "qty", options.outlier_fence) if has_qty else None
+    p_fence = _fences(con, "price", options.outlier_fence)
+    now = options.now.strftime("%Y-%m-%d %H:%M:%S")
+
+    # Signed values: returns carry negative quantity and amount whatever the export did.
+    quantity = f"CASE WHEN is_return THEN -abs({qty0}) ELSE {qty0} END"
+    raw_amount = f"coalesce(amount_in, {qty0} * price)"
+    amount = f"CASE WHEN is_return THEN -abs({raw_amount}) ELSE {raw_amount} END"
+    unit_price = f"coalesce(price, CASE WHEN {qty0} <> 0 THEN abs(amount_in / {qty0}) END)"
+    order_id = ("coalesce(order_id_in, 'auto:' || coalesce(customer_id, 'anonymous') || '@' || "
+                "strftime(ts, '%Y-%m-%dT%H:%M:%S'))")
+    flag_items = [
+        "CASE WHEN customer_id IS NULL THEN 'anonymous' END",
+        f"CASE WHEN {c_test} THEN 'cancellation' WHEN is_return THEN 'return' END",
+        "CASE WHEN line_type <> 'product' THEN 'non_product' END",
+        "CASE WHEN price = 0 THEN 'zero_price' END",
+        "CASE WHEN price < 0 THEN 'negative_price' END",
+        f"CASE WHEN ts > TIMESTAMP '{now}' THEN 'future_date' END",
+        "CASE WHEN order_id_in IS NULL THEN 'derived_order_id' END",
+    ]
+    if q_fence is not None:
+        flag_items.append(f"CASE WHEN line_type = 'product' AND abs(qty) > {q_fence!r} "
+                          "THEN 'outlier_quantity' END")
+    if p_fence is not None:
+        flag_items.append(f"CASE WHEN line_type = 'product' AND abs(price) > {p_fence!r} "
+                          "THEN 'outlier_price' END")
+    flags = "list_filter([" + ", ".join(flag_items) + "], lambda f: f IS NOT NULL)"
+    if options.drop_flags:
+        drop_list = "[" + ", ".join(ex.lit(f) for f in options.drop_flags) + "]"
+        dropped = f"(len(list_intersect(flags, {drop_list})) > 0)"
+        drop_detail = f"array_to_string(list_intersect(flags, {drop_list}), ',')"
+    else:
+        dropped, drop_detail = "false", "NULL"
+    kept = f"(SELECT *, {flags} AS flags FROM {STAGE} WHERE reason IS NULL)"
+
+    con.execute(f"""
+        INSERT INTO transactions
+        SELECT {source_id}, _row, {order_id}, customer_id, ts, product_id, product_name,
+               category, {quantity}, {unit_price}, {amount}, channel, region, is_return,
+               line_type, NULL, flags
+        FROM {kept} WHERE NOT {dropped}
+    """)
+    write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="transactions",
+                   columns=columns, detail_sql=detail)
+    if options.drop_flags:
+        write_rejected(con, stage=kept, raw=raw, source_id=source_id, kind="transactions",
+                       columns=columns, reason_sql="'dropped_by_rule'",
+                       detail_sql=drop_detail.replace("flags", "s.flags"),
+                       where=dropped.replace("flags", "s.flags"))
+    con.execute(f"DROP TABLE {STAGE}")
+
+
+def match_returns(con: duckdb.DuckDBPyConnection) -> None:
+    """Net returns against their orders across all sources.
+
+    Each return of a known customer is matched to that customer's latest earlier purchase of the
+    same product (an as-of join); returns with no such purchase are flagged
+    ``unmatched_return`` (typically a purchase from before the data starts).
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _crm_return_match AS
+        SELECT r.source_id, r.source_row, p.order_id
+        FROM (SELECT source_id, source_row, customer_id, product_id, ts FROM transactions
+              WHERE is_return AND customer_id IS NOT NULL) r
+        ASOF LEFT JOIN (SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
+                        FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL) p
+          ON r.customer_id = p.customer_id AND coalesce(r.product_id, '') = p.product_id
+         AND r.ts >= p.ts
+    """)
+    con.execute("""
+        UPDATE transactions t SET
+            return_of_order_id = m.order_id,
+            flags = list_filter(t.flags, lambda f: f <> 'unmatched_return')
+                    || CASE WHEN m.order_id IS NULL THEN ['unmatched_return'] ELSE [] END
+        FROM _crm_return_match m
+        WHERE t.source_id = m.source_id AND t.source_row = m.source_row
+    """)
+    con.execute("DROP TABLE _crm_return_match")
+
+
+ORDERS_VIEW = """
+CREATE OR REPLACE VIEW orders AS
+WITH purchases AS (
+    SELECT order_id, any_value(customer_id) AS customer_id, min(ts) AS ts,
+           count(*) AS lines, sum(quantity) AS items, sum(amount) AS gross_amount
+    FROM transactions WHERE NOT is_return GROUP BY order_id
+), returned AS (
+    SELECT return_of_order_id AS order_id, sum(amount) AS returned_amount
+    FROM transactions WHERE is_return AND return_of_order_id IS NOT NULL GROUP BY 1
+)
+SELECT p.*, coalesce(r.returned_amount, 0) AS returned_amount,
+       p.gross_amount + coalesce(r.returned_amount, 0) AS net_amount
+FROM purchases p LEFT JOIN returned r USING (order_id)
+"""

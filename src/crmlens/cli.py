@@ -1,0 +1,477 @@
+"""The ``crmlens`` command line: a thin Typer + Rich shell over :class:`crmlens.Workspace`.
+
+Every command works on the workspace in the current folder or ``--workspace DIR``, prints
+``--format json`` for machines, and turns any :class:`CrmlensError` into a one-paragraph
+message and a non-zero exit code (never a traceback, unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress as RichBar, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmlens.errors import CrmlensError, InputError
+from crmlens.i18n import set_language, t
+from crmlens.progress import NO_PROGRESS, Progress
+
+app = typer.Typer(
+    name="crmlens",
+    help=t("cli.help"),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Lang(str, Enum):
+    en = "en"
+    zh = "zh"
+
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help=t("cli.opt.workspace"),
+                                            show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help=t("cli.opt.format"))]
+LangOpt = Annotated[Optional[Lang], typer.Option("--lang", help=t("cli.opt.lang"), show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help=t("cli.opt.debug"), hidden=True)]
+
+
+class RichProgress(Progress):
+    """Rich progress bar on stderr: one task per stage, DuckDB's percentage as the bar."""
+
+    def __init__(self) -> None:
+        self._bar = RichBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                            console=err, transient=True)
+        self._task = None
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def stage(self, key: str, **params: object) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, completed=100)
+        self._task = self._bar.add_task(t(key, **params), total=100)
+
+    def fraction(self, done: float) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, completed=round(done * 100, 1))
+
+
+def _progress(fmt: Format) -> RichProgress | None:
+    return RichProgress() if err.is_terminal and fmt == Format.text else None
+
+
+def _setup(lang: Lang | None) -> None:
+    set_language(lang.value if lang else None)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def handle_errors(func):
+    """Turn domain errors into messages and exit codes at the edge of the program."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _setup(kwargs.get("lang"))
+        debug = kwargs.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except CrmlensError as exc:
+            if debug:
+                traceback.print_exc()
+            err.print(Panel(exc.message(), title=t("cli.error_title"), border_style="red",
+                            title_align="left"))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(t("cli.interrupted"))
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback
+            if debug:
+                traceback.print_exc()
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            err.print(Panel(t("error.internal", detail=detail[:300]), title=t("cli.error_title"),
+                            border_style="red", title_align="left"))
+            raise typer.Exit(70) from None
+
+    return wrapper
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _workspace(path: Path | None):
+    from crmlens.workspace import Workspace
+
+    return Workspace(path if path is not None else Path("."))
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _show_ingest(result: dict[str, Any]) -> None:
+    out.print(t("cli.ingest.done", name=result["name"], kind=result["kind"],
+                source_id=result["source_id"]))
+    roles = Table(title=t("cli.ingest.mapping"), title_justify="left")
+    roles.add_column(t("cli.col.role"))
+    roles.add_column(t("cli.col.column"))
+    roles.add_column(t("cli.col.how"))
+    for role, column in result["mapping"].items():
+        col = ", ".join(column) if isinstance(column, list) else column
+        roles.add_row(role, col, t(f"cli.how.{result['how'].get(role, 'header')}"))
+    out.print(roles)
+    if result["unmapped_columns"]:
+        out.print(t("cli.ingest.unmapped", columns=", ".join(result["unmapped_columns"])))
+    acc = Table(title=t("cli.ingest.accounting"), title_justify="left")
+    acc.add_column(t("cli.col.what"))
+    acc.add_column(t("cli.col.rows"), justify="right")
+    acc.add_row(t("cli.rows_read"), _n(result["rows_read"]))
+    acc.add_row(t("cli.rows_loaded"), _n(result["rows_loaded"]))
+    acc.add_row(t("cli.rows_rejected"), _n(result["rows_rejected"]))
+    for reason, n in result["rejected_by_reason"].items():
+        acc.add_row("  " + t("cli.rejected_because", reason=reason), _n(n))
+    for flag, n in result["flags_by_reason"].items():
+        acc.add_row("  " + t("cli.flagged", flag=flag), _n(n))
+    out.print(acc)
+    if result["options"].get("encoding"):
+        out.print(t("cli.ingest.read_as", encoding=result["options"]["encoding"],
+                    delimiter=repr(result["options"]["delimiter"])))
+    for note in result.get("notes", []):
+        out.print("• " + note)
+
+
+def _parse_delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(value.lower(), value)
+    if len(value) != 1:
+        raise InputError("error.bad_option", option="--delimiter", detail=t("cli.bad_delimiter"))
+    return value
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+@app.command(help=t("cli.init.help"))
+@handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help=t("cli.arg.init_path"))] = Path("."),
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    ws = _workspace(path).init()
+    if fmt == Format.json:
+        _print_json({"workspace": str(ws.path.resolve())})
+    else:
+        out.print(t("cli.init.done", path=str(ws.path.resolve())))
+
+
+class Kind(str, Enum):
+    transactions = "transactions"
+    customers = "customers"
+    events = "events"
+
+
+@app.command(help=t("cli.ingest.help"))
+@handle_errors
+def ingest(
+    kind: Annotated[Kind, typer.Argument(help=t("cli.arg.kind"))],
+    source: Annotated[str, typer.Argument(help=t("cli.arg.source"))],
+    sheet: Annotated[Optional[str], typer.Option(help=t("cli.opt.sheet"))] = None,
+    table: Annotated[Optional[str], typer.Option(help=t("cli.opt.table"))] = None,
+    query: Annotated[Optional[str], typer.Option(help=t("cli.opt.query"))] = None,
+    encoding: Annotated[Optional[str], typer.Option(help=t("cli.opt.encoding"))] = None,
+    delimiter: Annotated[Optional[str], typer.Option(help=t("cli.opt.delimiter"))] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", "-m", help=t("cli.opt.map"))] = None,
+    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
+                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
+    keep_duplicates: Annotated[Optional[bool], typer.Option("--keep-duplicates/--reject-duplicates",
+                                                            help=t("cli.opt.keep_duplicates"), show_default=False)] = None,
+    drop_flag: Annotated[Optional[list[str]], typer.Option("--drop-flag", help=t("cli.opt.drop_flag"))] = None,
+    replace: Annotated[bool, typer.Option("--replace", help=t("cli.opt.replace"))] = False,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    ws = _workspace(workspace)
+    sheet_arg: str | int | None = sheet
+    if sheet is not None and sheet.isdigit():
+        sheet_arg = int(sheet)
+    bar = _progress(fmt)
+    kwargs = dict(table=table, query=query, sheet=sheet_arg, encoding=encoding,
+                  delimiter=_parse_delimiter(delimiter), mapping=map_ or (), dayfirst=dayfirst,
+                  keep_duplicates=keep_duplicates, drop_flags=drop_flag or None, replace=replace)
+    if bar:
+        with bar:
+            result = ws.ingest(kind.value, source, progress=bar, **kwargs)
+    else:
+        result = ws.ingest(kind.value, source, **kwargs)
+    data = result.to_dict()
+    if fmt == Format.json:
+        _print_json(data)
+    else:
+        _show_ingest(data)
+
+
+@app.command(help=t("cli.clean.help"))
+@handle_errors
+def clean(
+    source: Annotated[Optional[list[int]], typer.Option("--source", help=t("cli.opt.source_id"))] = None,
+    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
+                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
+    keep_duplicates: Annotated[Optional[bool], typer.Option("--keep-duplicates/--reject-duplicates",
+                                                            help=t("cli.opt.keep_duplicates"), show_default=False)] = None,
+    drop_flag: Annotated[Optional[list[str]], typer.Option("--drop-flag", help=t("cli.opt.drop_flag"))] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    ws = _workspace(workspace)
+    done = ws.clean(source_ids=source, dayfirst=dayfirst, keep_duplicates=keep_duplicates,
+                    drop_flags=drop_flag)
+    if fmt == Format.json:
+        _print_json({"sources": done})
+        return
+    for item in done:
+        out.print(t("cli.clean.done", source_id=item["source_id"], kind=item["kind"],
+                    read=_n(item["rows_read"]), loaded=_n(item["rows_loaded"]),
+                    rejected=_n(item["rows_rejected"])))
+
+
+@app.command(help=t("cli.quality.help"))
+@handle_errors
+def quality(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    summary = _workspace(workspace).quality()
+    if fmt == Format.json:
+        _print_json(summary)
+        return
+    from crmlens.cli_quality import print_quality
+
+    print_quality(out, summary)
+
+
+@app.command(help=t("cli.report.help"))
+@handle_errors
+def report(
+    lang: LangOpt = None,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help=t("cli.opt.report_out"))] = None,
+    title: Annotated[Optional[str], typer.Option(help=t("cli.opt.title"))] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
+    path = _workspace(workspace).report(lang=(lang.value if lang else "en"), out=output,
+                                        title=title)
+    if fmt == Format.json:
+        _print_json({"report": str(path.resolve())})
+    else:
+        out.print(t("cli.report.done", path=str(path.resolve())))
+
+
+def _run_and_show(ws, transactions: str | Path, *, customers, events, langs, fmt: Format,
+                  ingest_options: dict[str, Any]) -> dict[str, Any]:
+    from crmlens.runner import run_pipeline
+
+    bar = _progress(fmt)
+    if bar:
+        with bar:
+            summary = run_pipeline(ws, transactions, customers=customers, events=events,
+                                   langs=langs, ingest_options=ingest_options, progress=bar)
+    else:
+        summary = run_pipeline(ws, transactions, customers=customers, events=events,
+                               langs=langs, ingest_options=ingest_options)
+    data = summary.to_dict()
+    if fmt == Format.json:
+        _print_json(data)
+    else:
+        for item in data["ingested"]:
+            _show_ingest(item)
+        for path in data["reports"]:
+            out.print(t("cli.report.done", path=path))
+    return data
+
+
+@app.command(help=t("cli.run.help"))
+@handle_errors
+def run(
+    transactions: Annotated[str, typer.Argument(help=t("cli.arg.transactions"))],
+    customers: Annotated[Optional[str], typer.Option(help=t("cli.opt.customers"))] = None,
+    events: Annotated[Optional[str], typer.Option(help=t("cli.opt.events"))] = None,
+    sheet: Annotated[Optional[str], typer.Option(help=t("cli.opt.sheet"))] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", "-m", help=t("cli.opt.map"))] = None,
+    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
+                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    ws = _workspace(workspace)
+    opts = {"mapping": map_ or (), "dayfirst": dayfirst,
+            "sheet": int(sheet) if sheet and sheet.isdigit() else sheet}
+    _run_and_show(ws, transactions, customers=customers, events=events,
+                  langs=[lang.value if lang else "en"], fmt=fmt, ingest_options=opts)
+
+
+@app.command(help=t("cli.demo.help"))
+@handle_errors
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help=t("cli.opt.demo_workspace"))] = Path("crmlens-demo"),
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    from crmlens.datasets.sample import sample_path
+    from crmlens.workspace.workspace import DB_NAME
+
+    ws = _workspace(workspace)
+    if ws.path.exists() and any(ws.path.iterdir()):
+        if not (ws.path / DB_NAME).exists():
+            raise InputError("error.demo_not_empty", path=str(ws.path))
+        shutil.rmtree(ws.path)  # a fresh demo workspace each time
+    langs = [lang.value] if lang else ["en", "zh"]
+    data = _run_and_show(ws, sample_path(), customers=None, events=None, langs=langs, fmt=fmt,
+                         ingest_options={})
+    if fmt == Format.text:
+        out.print(Panel(t("cli.demo.done", path=data["reports"][0],
+                          workspace=data["workspace"]), border_style="green"))
+
+
+@app.command(help=t("cli.generate.help"))
+@handle_errors
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help=t("cli.arg.out_dir"))],
+    customers: Annotated[int, typer.Option("--customers", help=t("cli.opt.n_customers"))] = 10_000,
+    rows: Annotated[Optional[int], typer.Option("--rows", help=t("cli.opt.n_rows"))] = None,
+    products: Annotated[int, typer.Option("--products", help=t("cli.opt.n_products"))] = 2_000,
+    seed: Annotated[int, typer.Option(help=t("cli.opt.seed"))] = 0,
+    file_format: Annotated[str, typer.Option("--file-format", help=t("cli.opt.file_format"))] = "parquet",
+    messy: Annotated[bool, typer.Option("--messy", help=t("cli.opt.messy"))] = False,
+    header_lang: Annotated[Lang, typer.Option("--header-lang", help=t("cli.opt.header_lang"))] = Lang.en,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    from dataclasses import asdict
+
+    from crmlens.datasets.generator import generate_dataset
+
+    if file_format not in ("parquet", "csv"):
+        raise InputError("error.bad_option", option="--file-format", detail="parquet | csv")
+    bar = _progress(fmt)
+    kwargs = dict(n_customers=customers, n_transactions=rows, n_products=products, seed=seed,
+                  fmt=file_format, messy=messy, header_lang=header_lang.value)
+    if bar:
+        with bar:
+            bar.stage("progress.generating")
+            result = generate_dataset(out_dir, progress=lambda d, n: bar.fraction(d / max(n, 1)),
+                                      **kwargs)
+    else:
+        result = generate_dataset(out_dir, **kwargs)
+    data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
+    if fmt == Format.json:
+        _print_json(data)
+    else:
+        out.print(t("cli.generate.done", path=str(Path(out_dir).resolve())))
+        for key, value in data.items():
+            out.print(f"  {key}: {_n(value)}")
+
+
+@app.command(help=t("cli.runs.help"))
+@handle_errors
+def runs(
+    limit: Annotated[int, typer.Option(help=t("cli.opt.limit"))] = 20,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    items = _workspace(workspace).runs(limit)
+    if fmt == Format.json:
+        _print_json(items)
+        return
+    table = Table()
+    for key in ("cli.col.run", "cli.col.step", "cli.col.status", "cli.col.started",
+                "cli.col.seconds", "cli.col.rows"):
+        table.add_column(t(key))
+    for r in items:
+        counts = r["row_counts"]
+        rows_text = (f"{_n(counts.get('read'))} → {_n(counts.get('loaded'))} + "
+                     f"{_n(counts.get('rejected'))}" if "read" in counts else "")
+        table.add_row(str(r["run_id"]), r["step"], r["status"], r["started_at"][:19],
+                      f"{r['seconds']:.2f}", rows_text)
+    out.print(table)
+
+
+@app.command(help=t("cli.status.help"))
+@handle_errors
+def status(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    info = _workspace(workspace).status()
+    if fmt == Format.json:
+        _print_json(info)
+        return
+    out.print(t("cli.status.workspace", path=info["workspace"]))
+    table = Table(title=t("cli.status.tables"), title_justify="left")
+    table.add_column(t("cli.col.table"))
+    table.add_column(t("cli.col.rows"), justify="right")
+    for name, n in info["tables"].items():
+        table.add_row(name, _n(n))
+    out.print(table)
+    src = Table(title=t("cli.status.sources"), title_justify="left")
+    for key in ("cli.col.source", "cli.col.kind", "cli.col.name", "cli.rows_read",
+                "cli.rows_loaded", "cli.rows_rejected"):
+        src.add_column(t(key))
+    for s in info["sources"]:
+        src.add_row(str(s["source_id"]), s["kind"], s["name"], _n(s["rows_read"]),
+                    _n(s["rows_loaded"]), _n(s["rows_rejected"]))
+    out.print(src)
+
+
+def main() -> None:
+    """Entry point of the ``crmlens`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
