@@ -122,6 +122,6 @@ def lit(text_value: str) -> str:
 
 
 def original_json(columns: list[RawColumn]) -> str:
-    """The raw row as a JSON object (for the rejected table)."""
-    parts = ", ".join(f"{lit(c.name)}, {c.ref}" for c in columns)
+    """The raw row (alias ``r``) as a JSON object, for the rejected table."""
+    parts = ", ".join(f"{lit(c.name)}, r.{c.ref}" for c in columns)
     return f"json_object({parts})" if columns else "json_object()"

@@ -88,10 +88,12 @@ CREATE OR REPLACE TEMP MACRO crm_bool(s) AS CASE
     WHEN lower(crm_text(s)) IN ('0', 'n', 'no', 'false', 'f', '否', '无', '没有', '正常', 'none')
         THEN false
     ELSE NULL END;
+CREATE OR REPLACE TEMP MACRO crm_ts_dots(x) AS
+    regexp_replace(regexp_replace(x, '(\d)\.(\d)', '\1-\2', 'g'), '(\d)\.(\d)', '\1-\2', 'g');
 CREATE OR REPLACE TEMP MACRO crm_ts_norm(x) AS
-    trim(regexp_replace(regexp_replace(regexp_replace(replace(x, ',', ''),
-        '(\d)\s*[年月/.]\s*(\d)', '\1-\2', 'g'), '(\d)\s*[日号]', '\1', 'g'),
-        '(\d)\s*[时点:]\s*(\d)', '\1:\2', 'g'), ' 分秒');
+    trim(regexp_replace(regexp_replace(regexp_replace(crm_ts_dots(replace(x, ',', '')),
+        '\s*[年月/]\s*', '-', 'g'), '(\d)\s*[日号]', '\1', 'g'),
+        '(\d)\s*[时点:]\s*(\d)', '\1:\2', 'g'), ' -分秒');
 CREATE OR REPLACE TEMP MACRO crm_ts_parse(y, fmts) AS CASE
     WHEN regexp_matches(y, '^\d{{4}}') THEN try_strptime(y, {yearfirst})
     ELSE try_strptime(y, fmts) END;
@@ -118,7 +120,7 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     """Register the cleaning UDF and macros on ``con`` (idempotent)."""
     try:
         con.remove_function("crm_nfkc")
-    except (duckdb.InvalidInputException, duckdb.CatalogException):
+    except duckdb.Error:
         pass
     con.create_function(
         "crm_nfkc", _nfkc, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
@@ -136,5 +138,5 @@ def unregister(con: duckdb.DuckDBPyConnection) -> None:
     """Remove the Python UDF before the connection closes (DuckDB keeps a reference to it)."""
     try:
         con.remove_function("crm_nfkc")
-    except (duckdb.InvalidInputException, duckdb.CatalogException):
+    except duckdb.Error:
         pass

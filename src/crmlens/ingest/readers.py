@@ -137,8 +137,7 @@ def stage_raw(
             if spec.format == "json":
                 con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_json(?, records = true)",
                             [str(path)])
-                con.execute(f"ALTER TABLE {table} ADD COLUMN _row BIGINT")
-                con.execute(f"UPDATE {table} SET _row = rowid + 1")
+                _number_rows(con, table)
             else:
                 con.execute(
                     f"CREATE TABLE {table} AS SELECT * EXCLUDE (file_row_number), "
@@ -189,10 +188,8 @@ def _stage_csv(
         FROM crm_rej_errors GROUP BY line ORDER BY line
     """).fetchall()
     con.execute("DROP TABLE IF EXISTS crm_rej_errors; DROP TABLE IF EXISTS crm_rej_scans")
-    con.execute(f"ALTER TABLE {table} ADD COLUMN _row BIGINT")
-    if not bad:
-        con.execute(f"UPDATE {table} SET _row = rowid + 1")
-    else:
+    _number_rows(con, table)
+    if bad:
         _number_around_bad_lines(con, table, [int(b[0]) for b in bad])
         con.executemany(
             "INSERT INTO rejected VALUES (?, ?, ?, 'malformed_line', ?, ?)",
@@ -201,6 +198,22 @@ def _stage_csv(
     good = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return RawStage(table=table, columns=_describe(con, table), rows_read=int(good) + len(bad),
                     malformed=len(bad), options=options)
+
+
+def _number_rows(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Add ``_row``: 1, 2, 3 ... in the order the rows were read.
+
+    Tables keep insertion order, but rows written inside an open transaction have row ids
+    offset by a large constant, so we number from the smallest id rather than from zero.
+    """
+    con.execute(f"ALTER TABLE {table} ADD COLUMN _row BIGINT")
+    lo, hi, n = con.execute(f"SELECT min(rowid), max(rowid), count(*) FROM {table}").fetchone()
+    if n and hi - lo + 1 != n:  # never seen; number by row id order to stay correct
+        con.execute(f"""UPDATE {table} SET _row = x.rn FROM (
+            SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS rn FROM {table}) x
+            WHERE {table}.rowid = x.rid""")
+    elif n:
+        con.execute(f"UPDATE {table} SET _row = rowid - {int(lo)} + 1")
 
 
 def _json_line(text: str | None) -> str:
@@ -219,8 +232,8 @@ def _number_around_bad_lines(con: duckdb.DuckDBPyConnection, table: str, bad: li
     con.execute("CREATE OR REPLACE TEMP TABLE _crm_gaps (q BIGINT, n BIGINT)")
     con.executemany("INSERT INTO _crm_gaps VALUES (?, ?)", gaps)
     con.execute(f"""
-        UPDATE {table} SET _row = rowid + 1 + coalesce((
-            SELECT max(n) FROM _crm_gaps WHERE q < {table}.rowid + 1), 0)
+        UPDATE {table} SET _row = _row + coalesce((
+            SELECT max(n) FROM _crm_gaps WHERE q < {table}._row), 0)
     """)
     con.execute("DROP TABLE _crm_gaps")
 
