@@ -56,17 +56,21 @@ def value_detail(col: RawColumn) -> str:
     return f"{lit(col.name)} || '=' || coalesce(CAST(r.{col.ref} AS VARCHAR), '')"
 
 
-def row_checks(columns: list[RawColumn], keep_duplicates: bool) -> tuple[str, list[tuple[str, str, str]]]:
-    """Select items and reasons shared by every kind: blank rows and exact duplicates."""
+def row_checks(columns: list[RawColumn], keep_duplicates: bool,
+               key_missing: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """Select items and reasons shared by every kind: blank rows and exact duplicates.
+
+    ``key_missing`` is a cheap condition true for every blank row (its date or customer id is
+    missing); the costly all-columns-blank test only runs where it holds.
+    """
     keys = ", ".join(c.ref for c in columns)
     if keep_duplicates:
         items = "1 AS dup_rank, _row AS first_row"
     else:
         window = f"OVER (PARTITION BY {keys} ORDER BY _row)"
         items = f"row_number() {window} AS dup_rank, first_value(_row) {window} AS first_row"
-    items += f", {blank_row_sql(columns)} AS is_blank"
     reasons = [
-        ("is_blank", "'blank_row'", "NULL"),
+        (f"{key_missing} AND {blank_row_sql(columns)}", "'blank_row'", "NULL"),
         ("dup_rank > 1", "'duplicate_row'", "'first copy at row ' || s.first_row"),
     ]
     return items, reasons

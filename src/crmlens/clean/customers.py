@@ -5,9 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from crmlens.clean import expressions as ex
-from crmlens.clean.accounting import (
-    attributes_json, reason_sql, row_checks, write_rejected,
-)
+from crmlens.clean.accounting import attributes_json, reason_sql, row_checks, write_rejected
 from crmlens.clean.options import CleanOptions
 from crmlens.ingest.roles import RoleMapping
 
@@ -15,6 +13,8 @@ STAGE = "_crm_stage_cu"
 
 _MALE = ("m", "male", "man", "men", "boy", "男", "男性", "先生", "男士")
 _FEMALE = ("f", "female", "woman", "women", "girl", "女", "女性", "女士", "小姐")
+_FIELDS = ("customer_id", "name", "email", "phone", "gender_in", "birth_date", "age_in",
+           "income", "region", "signup_date", "attributes", "labels")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -37,14 +37,16 @@ def clean_customers(
     """
     cols = {c.name: c for c in columns}
     r = {role: cols[name] for role, name in mapping.roles.items()}
-    null = "CAST(NULL AS VARCHAR)"
 
-    def get(role: str, build, default: str = null) -> str:
+    def get(role: str, build, default: str = "CAST(NULL AS VARCHAR)") -> str:
         return build(r[role]) if role in r else default
 
-    row_items, reasons = row_checks(columns, options.keep_duplicates)
+    def when(c: ex.RawColumn) -> str:
+        return ex.timestamp(c, dayfirst=options.dayfirst)
+
+    row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
     reasons += [
-        ("customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
+        ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
         ("id_rank > 1 OR already_loaded", "'duplicate_customer'",
          "'customer ' || s.customer_id || ' already loaded'"),
     ]
@@ -52,36 +54,34 @@ def clean_customers(
     labels = [cols[name] for name in mapping.labels]
     labels_json = ("json_object(" + ", ".join(
         f"{ex.lit(c.name)}, coalesce(to_json({ex.boolean(c)}), to_json({ex.text(c)}))"
-        for c in labels) + ")") if labels else "NULL"
-    attributes = attributes_json(columns, mapping.mapped_columns())
-    birth = f"CAST({get('birth_date', lambda c: ex.timestamp(c, dayfirst=options.dayfirst), 'CAST(NULL AS TIMESTAMP)')} AS DATE)"
-    now = options.now.strftime("%Y-%m-%d")
+        for c in labels) + ")") if labels else "CAST(NULL AS JSON)"
+    parsed = {
+        "customer_id": get("customer_id", ex.identifier),
+        "name": get("name", ex.text),
+        "email": f"lower({get('email', ex.text)})",
+        "phone": f"regexp_replace({get('phone', ex.text)}, '[^0-9+]', '', 'g')",
+        "gender_in": f"lower({get('gender', ex.text)})",
+        "birth_date": f"CAST({get('birth_date', when, 'CAST(NULL AS TIMESTAMP)')} AS DATE)",
+        "age_in": get("age", ex.number, "CAST(NULL AS DOUBLE)"),
+        "income": get("income", ex.number, "CAST(NULL AS DOUBLE)"),
+        "region": get("region", ex.text),
+        "signup_date": get("signup_date", when, "CAST(NULL AS TIMESTAMP)"),
+        "attributes": attributes_json(columns, mapping.mapped_columns()),
+        "labels": labels_json,
+    }
+    inner = ", ".join(f"{expr} AS __{name}" for name, expr in parsed.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
-        WITH parsed AS (
-            SELECT _row,
-                {get('customer_id', ex.identifier)} AS customer_id,
-                {get('name', ex.text)} AS name,
-                lower({get('email', ex.text)}) AS email,
-                regexp_replace({get('phone', ex.text)}, '[^0-9+]', '', 'g') AS phone,
-                lower({get('gender', ex.text)}) AS gender_in,
-                {birth} AS birth_date,
-                {get('age', ex.number, 'CAST(NULL AS DOUBLE)')} AS age_in,
-                {get('income', ex.number, 'CAST(NULL AS DOUBLE)')} AS income,
-                {get('region', ex.text)} AS region,
-                {get('signup_date', lambda c: ex.timestamp(c, dayfirst=options.dayfirst), 'CAST(NULL AS TIMESTAMP)')} AS signup_date,
-                {attributes} AS attributes,
-                {labels_json} AS labels,
-                {row_items}
-            FROM {raw}
-        ), ranked AS (
+        SELECT _row, first_row, {', '.join(f'__{n} AS {n}' for n in _FIELDS)},
+               {reason} AS reason
+        FROM (
             SELECT *,
-                row_number() OVER (PARTITION BY customer_id ORDER BY _row) AS id_rank,
-                customer_id IN (SELECT customer_id FROM customers) AS already_loaded
-            FROM parsed
+                row_number() OVER (PARTITION BY __customer_id ORDER BY _row) AS id_rank,
+                __customer_id IN (SELECT customer_id FROM customers) AS already_loaded
+            FROM (SELECT *, {inner}, {row_items} FROM {raw})
         )
-        SELECT *, {reason} AS reason FROM ranked
     """)
+    now = options.now.strftime("%Y-%m-%d")
     age = ("coalesce(age_in, CASE WHEN birth_date IS NOT NULL THEN "
            f"date_diff('day', birth_date, DATE '{now}') / 365.2425 END)")
     gender = (f"CASE WHEN gender_in IN {_in(_MALE)} THEN 'male' "

@@ -26,42 +26,40 @@ def clean_events(
     """Clean raw events into ``events`` and ``rejected``."""
     cols = {c.name: c for c in columns}
     r = {role: cols[name] for role, name in mapping.roles.items()}
-    null = "CAST(NULL AS VARCHAR)"
 
-    def get(role: str, build, default: str = null) -> str:
+    def get(role: str, build, default: str = "CAST(NULL AS VARCHAR)") -> str:
         return build(r[role]) if role in r else default
 
-    row_items, reasons = row_checks(columns, options.keep_duplicates)
+    row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
     reasons += [
-        ("customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
-        ("NOT ts_present", "'missing_timestamp'", ex.lit(r["timestamp"].name)),
-        ("ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
+        ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
+        (f"__ts IS NULL AND NOT {ex.present(r['timestamp'])}", "'missing_timestamp'",
+         ex.lit(r["timestamp"].name)),
+        ("__ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
     ]
     reason, detail = reason_sql(reasons)
-    value_present = ex.present(r["value"]) if "value" in r else "false"
-    now = options.now.strftime("%Y-%m-%d %H:%M:%S")
+    bad_value = (f"__value IS NULL AND {ex.present(r['value'])}" if "value" in r else "false")
+    parsed = {
+        "customer_id": get("customer_id", ex.identifier),
+        "ts": ex.timestamp(r["timestamp"], dayfirst=options.dayfirst),
+        "event_type": get("event_type", ex.text),
+        "value": get("value", ex.number, "CAST(NULL AS DOUBLE)"),
+        "channel": get("channel", ex.text),
+        "order_id": get("order_id", ex.identifier),
+        "product_id": get("product_id", ex.identifier),
+        "text": get("text", ex.text),
+        "attributes": attributes_json(columns, mapping.mapped_columns()),
+    }
+    inner = ", ".join(f"{expr} AS __{name}" for name, expr in parsed.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
-        WITH parsed AS (
-            SELECT _row,
-                {get('customer_id', ex.identifier)} AS customer_id,
-                {ex.timestamp(r['timestamp'], dayfirst=options.dayfirst)} AS ts,
-                {ex.present(r['timestamp'])} AS ts_present,
-                {get('event_type', ex.text)} AS event_type,
-                {get('value', ex.number, 'CAST(NULL AS DOUBLE)')} AS value,
-                {value_present} AS value_present,
-                {get('channel', ex.text)} AS channel,
-                {get('order_id', ex.identifier)} AS order_id,
-                {get('product_id', ex.identifier)} AS product_id,
-                {get('text', ex.text)} AS text,
-                {attributes_json(columns, mapping.mapped_columns())} AS attributes,
-                {row_items}
-            FROM {raw}
-        )
-        SELECT *, {reason} AS reason FROM parsed
+        SELECT _row, first_row, {', '.join(f'__{n} AS {n}' for n in parsed)},
+               {bad_value} AS bad_value, {reason} AS reason
+        FROM (SELECT *, {inner}, {row_items} FROM {raw})
     """)
+    now = options.now.strftime("%Y-%m-%d %H:%M:%S")
     flags = ("list_filter(["
-             "CASE WHEN value_present AND value IS NULL THEN 'bad_value' END, "
+             "CASE WHEN bad_value THEN 'bad_value' END, "
              f"CASE WHEN ts > TIMESTAMP '{now}' THEN 'future_date' END"
              "], lambda f: f IS NOT NULL)")
     con.execute(f"""

@@ -56,7 +56,7 @@ class RawColumn:
 def present(col: RawColumn) -> str:
     """True when the raw cell holds something (not null, not blank, not a null token)."""
     if col.is_text:
-        return f"(crm_value({col.ref}) IS NOT NULL)"
+        return f"crm_present({col.ref})"
     if col.is_number and not _is_int(col.type):
         return f"({col.ref} IS NOT NULL AND NOT isnan({col.ref}))"
     return f"({col.ref} IS NOT NULL)"
@@ -125,3 +125,4 @@ def original_json(columns: list[RawColumn]) -> str:
     """The raw row (alias ``r``) as a JSON object, for the rejected table."""
     parts = ", ".join(f"{lit(c.name)}, r.{c.ref}" for c in columns)
     return f"json_object({parts})" if columns else "json_object()"
+

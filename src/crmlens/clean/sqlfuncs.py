@@ -58,13 +58,21 @@ def _nfkc(values: pa.Array) -> pa.Array:
 
 
 MACROS = r"""
-CREATE OR REPLACE TEMP MACRO crm_text(s) AS
-    nullif(trim(regexp_replace(crm_nfkc(CAST(s AS VARCHAR)), '\s+', ' ', 'g')), '');
+CREATE OR REPLACE TEMP MACRO crm_squash(x) AS nullif(trim(regexp_replace(x, '\s+', ' ', 'g')), '');
+CREATE OR REPLACE TEMP MACRO crm_text(s) AS CASE
+    WHEN s IS NULL THEN NULL
+    WHEN NOT regexp_matches(s, '^\s|\s$|\s\s|[^ -~]') THEN nullif(s, '')
+    ELSE crm_squash(crm_nfkc(s)) END;
 CREATE OR REPLACE TEMP MACRO crm_nullish(s) AS
     CASE WHEN lower(s) IN {null_tokens} THEN NULL ELSE s END;
 CREATE OR REPLACE TEMP MACRO crm_value(s) AS crm_nullish(crm_text(s));
-CREATE OR REPLACE TEMP MACRO crm_id(s) AS
-    regexp_replace(crm_value(s), '^(-?\d+)\.0+$', '\1');
+CREATE OR REPLACE TEMP MACRO crm_present(s) AS (s IS NOT NULL AND crm_value(s) IS NOT NULL);
+CREATE OR REPLACE TEMP MACRO crm_id(s) AS CASE
+    WHEN s IS NULL THEN NULL
+    WHEN NOT regexp_matches(s, '^\s|\s$|\s\s|[^ -~]|^-?\d+\.0+$') AND lower(s) NOT IN {null_tokens}
+        THEN nullif(s, '')
+    ELSE regexp_replace(crm_value(s), '^(-?\d+)\.0+$', '\1') END;
+CREATE OR REPLACE TEMP MACRO crm_finite(x) AS CASE WHEN isfinite(x) THEN x END;
 CREATE OR REPLACE TEMP MACRO crm_num_plain(x) AS CASE
     WHEN regexp_matches(x, '^[+-]?\d{{1,3}}(\.\d{{3}}){{2,}}(,\d*)?$')
       OR regexp_matches(x, '^[+-]?\d{{1,3}}(\.\d{{3}})+,\d*$')
@@ -77,10 +85,11 @@ CREATE OR REPLACE TEMP MACRO crm_num_stripped(x) AS CASE
     WHEN regexp_matches(x, '^\(.*\)$') THEN -crm_num_plain(trim(x, '()'))
     WHEN regexp_matches(x, '^[\d.,]+-$') THEN -crm_num_plain(rtrim(x, '-'))
     ELSE crm_num_plain(x) END;
-CREATE OR REPLACE TEMP MACRO crm_number(s) AS COALESCE(
-    try_cast(crm_value(s) AS DOUBLE),
-    crm_num_stripped(regexp_replace(crm_value(s),
-        '(?i)(rmb|cny|usd|eur|gbp|hkd|jpy|twd|元|円|圆|块|件|个|pcs|[¥$€£₩₹]|\s)', '', 'g')));
+CREATE OR REPLACE TEMP MACRO crm_num_slow(v) AS crm_finite(crm_num_stripped(regexp_replace(v,
+    '(?i)(rmb|cny|usd|eur|gbp|hkd|jpy|twd|元|円|圆|块|件|个|pcs|[¥$€£₩₹]|\s)', '', 'g')));
+CREATE OR REPLACE TEMP MACRO crm_number(s) AS CASE
+    WHEN s IS NULL THEN NULL
+    ELSE coalesce(crm_finite(try_cast(s AS DOUBLE)), crm_num_slow(crm_value(s))) END;
 CREATE OR REPLACE TEMP MACRO crm_bool(s) AS CASE
     WHEN lower(crm_text(s)) IN ('1', 'y', 'yes', 'true', 't', 'x', '是', '对', '有', '退货', '退款',
                                 'returned', 'return', 'refund', 'refunded', 'cancelled', 'canceled')
@@ -97,7 +106,7 @@ CREATE OR REPLACE TEMP MACRO crm_ts_norm(x) AS
 CREATE OR REPLACE TEMP MACRO crm_ts_parse(y, fmts) AS CASE
     WHEN regexp_matches(y, '^\d{{4}}') THEN try_strptime(y, {yearfirst})
     ELSE try_strptime(y, fmts) END;
-CREATE OR REPLACE TEMP MACRO crm_ts_text(x, fmts) AS COALESCE(
+CREATE OR REPLACE TEMP MACRO crm_ts_slow(x, fmts) AS COALESCE(
     try_cast(x AS TIMESTAMP),
     CASE WHEN regexp_matches(x, '^\d{{9,10}}(\.\d+)?$')
              THEN make_timestamp(CAST(CAST(x AS DOUBLE) * 1e6 AS BIGINT))
@@ -109,10 +118,10 @@ CREATE OR REPLACE TEMP MACRO crm_ts_text(x, fmts) AS COALESCE(
     crm_ts_parse(crm_ts_norm(x), fmts));
 CREATE OR REPLACE TEMP MACRO crm_ts_checked(t) AS
     CASE WHEN t BETWEEN TIMESTAMP '1900-01-01' AND TIMESTAMP '2200-01-01' THEN t END;
-CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst(s) AS
-    crm_ts_checked(crm_ts_text(crm_value(s), {dayfirst}));
-CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst(s) AS
-    crm_ts_checked(crm_ts_text(crm_value(s), {monthfirst}));
+CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
+    crm_ts_checked(coalesce(try_cast(s AS TIMESTAMP), crm_ts_slow(crm_value(s), {dayfirst}))) END;
+CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
+    crm_ts_checked(coalesce(try_cast(s AS TIMESTAMP), crm_ts_slow(crm_value(s), {monthfirst}))) END;
 """
 
 

@@ -22,57 +22,56 @@ def _role(mapping: RoleMapping, cols: dict[str, ex.RawColumn], role: str) -> ex.
 
 def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
                options: CleanOptions) -> tuple[str, str]:
+    """The parse query (one row per raw row, with its reject reason) and the detail SQL.
+
+    Raw columns travel along so that the costlier presence and blank tests run only for the
+    rows whose parsed value is missing.
+    """
     r = {role: _role(mapping, cols, role) for role in mapping.roles}
     null = "CAST(NULL AS VARCHAR)"
 
     def get(role: str, build, default: str = null) -> str:
         return build(r[role]) if r.get(role) else default
 
-    def has(role: str) -> str:
-        return ex.present(r[role]) if r.get(role) else "false"
-
-    ts = ex.timestamp(r["timestamp"], dayfirst=options.dayfirst)
     all_cols = list(cols.values())
-    ts_name = ex.lit(r["timestamp"].name)
-    row_items, reasons = row_checks(all_cols, options.keep_duplicates)
+    row_items, reasons = row_checks(all_cols, options.keep_duplicates, "__ts IS NULL")
     reasons += [
-        ("NOT ts_present", "'missing_timestamp'", ts_name),
-        ("ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
+        (f"__ts IS NULL AND NOT {ex.present(r['timestamp'])}", "'missing_timestamp'",
+         ex.lit(r["timestamp"].name)),
+        ("__ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
     ]
-    if r.get("quantity"):
-        reasons.append(("qty_present AND qty IS NULL", "'bad_quantity'", value_detail(r["quantity"])))
-    if r.get("unit_price"):
-        reasons.append(("price_present AND price IS NULL", "'bad_price'",
-                        value_detail(r["unit_price"])))
-    if r.get("amount"):
-        reasons.append(("amount_present AND amount_in IS NULL", "'bad_amount'",
-                        value_detail(r["amount"])))
-    reasons.append(("amount_in IS NULL AND price IS NULL", "'missing_amount'", "NULL"))
+    for role, var, code in (("quantity", "__qty", "bad_quantity"),
+                            ("unit_price", "__price", "bad_price"),
+                            ("amount", "__amount", "bad_amount")):
+        if r.get(role):
+            reasons.append((f"{var} IS NULL AND {ex.present(r[role])}", f"'{code}'",
+                            value_detail(r[role])))
+    reasons.append(("__amount IS NULL AND __price IS NULL", "'missing_amount'", "NULL"))
     reason_case, detail_case = reason_sql(reasons)
     return f"""
-        WITH parsed AS (
-            SELECT _row,
-                {get('customer_id', ex.identifier)} AS customer_id,
-                {get('order_id', ex.identifier)} AS order_id_in,
-                {ts} AS ts,
-                {has('timestamp')} AS ts_present,
-                {get('product_id', ex.identifier)} AS product_id,
-                {get('product_name', ex.text)} AS product_name,
-                {get('category', ex.text)} AS category,
-                {get('quantity', ex.number, 'CAST(NULL AS DOUBLE)')} AS qty,
-                {has('quantity')} AS qty_present,
-                {get('unit_price', ex.number, 'CAST(NULL AS DOUBLE)')} AS price,
-                {has('unit_price')} AS price_present,
-                {get('amount', ex.number, 'CAST(NULL AS DOUBLE)')} AS amount_in,
-                {has('amount')} AS amount_present,
-                {get('channel', ex.text)} AS channel,
-                {get('region', ex.text)} AS region,
-                {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS return_flag,
+        SELECT _row, first_row, dup_rank,
+            __customer_id AS customer_id, __order_id AS order_id_in, __ts AS ts,
+            __product_id AS product_id, __product_name AS product_name, __category AS category,
+            __qty AS qty, __price AS price, __amount AS amount_in, __channel AS channel,
+            __region AS region, __return_flag AS return_flag,
+            {reason_case} AS reason
+        FROM (
+            SELECT *,
+                {get('customer_id', ex.identifier)} AS __customer_id,
+                {get('order_id', ex.identifier)} AS __order_id,
+                {ex.timestamp(r["timestamp"], dayfirst=options.dayfirst)} AS __ts,
+                {get('product_id', ex.identifier)} AS __product_id,
+                {get('product_name', ex.text)} AS __product_name,
+                {get('category', ex.text)} AS __category,
+                {get('quantity', ex.number, 'CAST(NULL AS DOUBLE)')} AS __qty,
+                {get('unit_price', ex.number, 'CAST(NULL AS DOUBLE)')} AS __price,
+                {get('amount', ex.number, 'CAST(NULL AS DOUBLE)')} AS __amount,
+                {get('channel', ex.text)} AS __channel,
+                {get('region', ex.text)} AS __region,
+                {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS __return_flag,
                 {row_items}
             FROM {raw}
         )
-        SELECT *, {reason_case} AS reason
-        FROM parsed
     """, detail_case
 
 
