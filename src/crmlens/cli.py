@@ -92,6 +92,16 @@ def _setup(lang: Lang | None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _print_error(message: str) -> None:
+    # A framed panel on a terminal; one unwrapped line when piped, so logs and scripts see
+    # whole paths.
+    if err.is_terminal:
+        err.print(Panel(message, title=t("cli.error_title"), border_style="red",
+                        title_align="left"))
+    else:
+        err.print(f"{t('cli.error_title')}: {message}", soft_wrap=True, markup=False)
+
+
 def handle_errors(func):
     """Turn domain errors into messages and exit codes at the edge of the program."""
 
@@ -104,8 +114,7 @@ def handle_errors(func):
         except CrmlensError as exc:
             if debug:
                 traceback.print_exc()
-            err.print(Panel(exc.message(), title=t("cli.error_title"), border_style="red",
-                            title_align="left"))
+            _print_error(exc.message())
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print(t("cli.interrupted"))
@@ -116,8 +125,7 @@ def handle_errors(func):
             if debug:
                 traceback.print_exc()
             detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            err.print(Panel(t("error.internal", detail=detail[:300]), title=t("cli.error_title"),
-                            border_style="red", title_align="left"))
+            _print_error(t("error.internal", detail=detail[:300]))
             raise typer.Exit(70) from None
 
     return wrapper

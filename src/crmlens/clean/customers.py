@@ -41,8 +41,10 @@ def clean_customers(
     def get(role: str, build, default: str = "CAST(NULL AS VARCHAR)") -> str:
         return build(r[role]) if role in r else default
 
+    plan = ex.StagePlan()
+
     def when(c: ex.RawColumn) -> str:
-        return ex.timestamp(c, dayfirst=options.dayfirst)
+        return plan.timestamp(c, dayfirst=options.dayfirst)
 
     row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
     reasons += [
@@ -62,8 +64,8 @@ def clean_customers(
         "phone": f"regexp_replace({get('phone', ex.text)}, '[^0-9+]', '', 'g')",
         "gender_in": f"lower({get('gender', ex.text)})",
         "birth_date": f"CAST({get('birth_date', when, 'CAST(NULL AS TIMESTAMP)')} AS DATE)",
-        "age_in": get("age", ex.number, "CAST(NULL AS DOUBLE)"),
-        "income": get("income", ex.number, "CAST(NULL AS DOUBLE)"),
+        "age_in": get("age", plan.number, "CAST(NULL AS DOUBLE)"),
+        "income": get("income", plan.number, "CAST(NULL AS DOUBLE)"),
         "region": get("region", ex.text),
         "signup_date": get("signup_date", when, "CAST(NULL AS TIMESTAMP)"),
         "attributes": attributes_json(columns, mapping.mapped_columns()),
@@ -78,7 +80,7 @@ def clean_customers(
             SELECT *,
                 row_number() OVER (PARTITION BY __customer_id ORDER BY _row) AS id_rank,
                 __customer_id IN (SELECT customer_id FROM customers) AS already_loaded
-            FROM (SELECT *, {inner}, {row_items} FROM {raw})
+            FROM (SELECT *, {inner}, {row_items} FROM {plan.source(raw)})
         )
     """)
     now = options.now.strftime("%Y-%m-%d")

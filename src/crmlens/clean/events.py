@@ -30,20 +30,21 @@ def clean_events(
     def get(role: str, build, default: str = "CAST(NULL AS VARCHAR)") -> str:
         return build(r[role]) if role in r else default
 
+    plan = ex.StagePlan()
     row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
     reasons += [
         ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
-        (f"__ts IS NULL AND NOT {ex.present(r['timestamp'])}", "'missing_timestamp'",
+        (f"__ts IS NULL AND NOT {plan.present(r['timestamp'])}", "'missing_timestamp'",
          ex.lit(r["timestamp"].name)),
         ("__ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
     ]
     reason, detail = reason_sql(reasons)
-    bad_value = (f"__value IS NULL AND {ex.present(r['value'])}" if "value" in r else "false")
+    bad_value = (f"__value IS NULL AND {plan.present(r['value'])}" if "value" in r else "false")
     parsed = {
         "customer_id": get("customer_id", ex.identifier),
-        "ts": ex.timestamp(r["timestamp"], dayfirst=options.dayfirst),
+        "ts": plan.timestamp(r["timestamp"], dayfirst=options.dayfirst),
         "event_type": get("event_type", ex.text),
-        "value": get("value", ex.number, "CAST(NULL AS DOUBLE)"),
+        "value": get("value", plan.number, "CAST(NULL AS DOUBLE)"),
         "channel": get("channel", ex.text),
         "order_id": get("order_id", ex.identifier),
         "product_id": get("product_id", ex.identifier),
@@ -55,7 +56,7 @@ def clean_events(
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
         SELECT _row, first_row, {', '.join(f'__{n} AS {n}' for n in parsed)},
                {bad_value} AS bad_value, {reason} AS reason
-        FROM (SELECT *, {inner}, {row_items} FROM {raw})
+        FROM (SELECT *, {inner}, {row_items} FROM {plan.source(raw)})
     """)
     now = options.now.strftime("%Y-%m-%d %H:%M:%S")
     flags = ("list_filter(["

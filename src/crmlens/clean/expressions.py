@@ -126,3 +126,41 @@ def original_json(columns: list[RawColumn]) -> str:
     parts = ", ".join(f"{lit(c.name)}, r.{c.ref}" for c in columns)
     return f"json_object({parts})" if columns else "json_object()"
 
+
+
+class StagePlan:
+    """Builds a two-level parse query so each messy text cell is normalised only once.
+
+    DuckDB inlines macro arguments, so ``crm_number(crm_value(x))`` would normalise ``x`` again
+    for every use inside the macro (dozens of times on the slow path). Instead the inner query
+    computes ``crm_value(x)`` once per column (``__v<i>``) and the outer query parses those.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._exprs: list[str] = []
+
+    def value(self, col: RawColumn) -> str:
+        """Reference to the normalised text of a text column."""
+        if col.name not in self._values:
+            alias = f"__v{len(self._values)}"
+            self._values[col.name] = alias
+            self._exprs.append(f"crm_value({col.ref}) AS {alias}")
+        return self._values[col.name]
+
+    def number(self, col: RawColumn) -> str:
+        return f"crm_number_v({self.value(col)})" if col.is_text else number(col)
+
+    def timestamp(self, col: RawColumn, *, dayfirst: bool) -> str:
+        if not col.is_text:
+            return timestamp(col, dayfirst=dayfirst)
+        fn = "crm_ts_dayfirst_v" if dayfirst else "crm_ts_monthfirst_v"
+        return f"{fn}({self.value(col)})"
+
+    def present(self, col: RawColumn) -> str:
+        return f"({self.value(col)} IS NOT NULL)" if col.is_text else present(col)
+
+    def source(self, raw: str) -> str:
+        """The inner query: the raw table plus the normalised values."""
+        extra = ", ".join(self._exprs)
+        return f"(SELECT *{', ' + extra if extra else ''} FROM {raw})"

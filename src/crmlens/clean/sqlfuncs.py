@@ -11,7 +11,9 @@ for the rows that reach them.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +44,29 @@ def date_formats(dayfirst: bool) -> list[str]:
     return (_DAY_FIRST if dayfirst else _MONTH_FIRST) + _TEXT_MONTH
 
 
+@lru_cache(maxsize=1)
+def nfkc_class() -> str:
+    """An RE2 character class of every character that NFKC changes (or may compose).
+
+    Text without any of them is already NFKC-normal, so only the rare rest pays for the trip
+    through Python's ``unicodedata`` (Chinese text, for one, is untouched by NFKC except for
+    full-width forms and the ideographic space).
+    """
+    cps = sorted({
+        cp for cp in range(0x80, 0x30000)
+        if not 0xD800 <= cp <= 0xDFFF
+        and (unicodedata.normalize("NFKC", chr(cp)) != chr(cp) or unicodedata.combining(chr(cp)))
+    })
+    ranges: list[list[int]] = []
+    for cp in cps:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
+    return "[" + "".join(parts) + "]"
+
+
 def _nfkc(values: pa.Array) -> pa.Array:
     # NFKC folds full-width digits/letters (１２３ -> 123), compatibility forms and the
     # ideographic space; ASCII is already normal, so only the rest goes through Python.
@@ -62,14 +87,16 @@ CREATE OR REPLACE TEMP MACRO crm_squash(x) AS nullif(trim(regexp_replace(x, '\s+
 CREATE OR REPLACE TEMP MACRO crm_text(s) AS CASE
     WHEN s IS NULL THEN NULL
     WHEN NOT regexp_matches(s, '^\s|\s$|\s\s|[^ -~]') THEN nullif(s, '')
+    WHEN NOT regexp_matches(s, '{nfkc_class}') THEN crm_squash(s)
     ELSE crm_squash(crm_nfkc(s)) END;
 CREATE OR REPLACE TEMP MACRO crm_nullish(s) AS
-    CASE WHEN lower(s) IN {null_tokens} THEN NULL ELSE s END;
+    CASE WHEN regexp_full_match(s, '{null_regex}') THEN NULL ELSE s END;
 CREATE OR REPLACE TEMP MACRO crm_value(s) AS crm_nullish(crm_text(s));
 CREATE OR REPLACE TEMP MACRO crm_present(s) AS (s IS NOT NULL AND crm_value(s) IS NOT NULL);
 CREATE OR REPLACE TEMP MACRO crm_id(s) AS CASE
     WHEN s IS NULL THEN NULL
-    WHEN NOT regexp_matches(s, '^\s|\s$|\s\s|[^ -~]|^-?\d+\.0+$') AND lower(s) NOT IN {null_tokens}
+    WHEN NOT regexp_matches(s, '^\s|\s$|\s\s|[^ -~]|^-?\d+\.0+$')
+         AND NOT regexp_full_match(s, '{null_regex}')
         THEN nullif(s, '')
     ELSE regexp_replace(crm_value(s), '^(-?\d+)\.0+$', '\1') END;
 CREATE OR REPLACE TEMP MACRO crm_finite(x) AS CASE WHEN isfinite(x) THEN x END;
@@ -91,11 +118,11 @@ CREATE OR REPLACE TEMP MACRO crm_number(s) AS CASE
     WHEN s IS NULL THEN NULL
     ELSE coalesce(crm_finite(try_cast(s AS DOUBLE)), crm_num_slow(crm_value(s))) END;
 CREATE OR REPLACE TEMP MACRO crm_bool(s) AS CASE
-    WHEN lower(crm_text(s)) IN ('1', 'y', 'yes', 'true', 't', 'x', '是', '对', '有', '退货', '退款',
-                                'returned', 'return', 'refund', 'refunded', 'cancelled', 'canceled')
-        THEN true
-    WHEN lower(crm_text(s)) IN ('0', 'n', 'no', 'false', 'f', '否', '无', '没有', '正常', 'none')
-        THEN false
+    WHEN list_contains(['1', 'y', 'yes', 'true', 't', 'x', '是', '对', '有', '退货', '退款',
+                        'returned', 'return', 'refund', 'refunded', 'cancelled', 'canceled'],
+                       lower(crm_text(s))) THEN true
+    WHEN list_contains(['0', 'n', 'no', 'false', 'f', '否', '无', '没有', '正常', 'none'],
+                       lower(crm_text(s))) THEN false
     ELSE NULL END;
 CREATE OR REPLACE TEMP MACRO crm_ts_dots(x) AS
     regexp_replace(regexp_replace(x, '(\d)\.(\d)', '\1-\2', 'g'), '(\d)\.(\d)', '\1-\2', 'g');
@@ -118,6 +145,12 @@ CREATE OR REPLACE TEMP MACRO crm_ts_slow(x, fmts) AS COALESCE(
     crm_ts_parse(crm_ts_norm(x), fmts));
 CREATE OR REPLACE TEMP MACRO crm_ts_checked(t) AS
     CASE WHEN t BETWEEN TIMESTAMP '1900-01-01' AND TIMESTAMP '2200-01-01' THEN t END;
+CREATE OR REPLACE TEMP MACRO crm_number_v(v) AS
+    coalesce(crm_finite(try_cast(v AS DOUBLE)), crm_num_slow(v));
+CREATE OR REPLACE TEMP MACRO crm_ts_v(v, fmts) AS
+    crm_ts_checked(coalesce(try_cast(v AS TIMESTAMP), crm_ts_slow(v, fmts)));
+CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst_v(v) AS crm_ts_v(v, {dayfirst});
+CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst_v(v) AS crm_ts_v(v, {monthfirst});
 CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
     crm_ts_checked(coalesce(try_cast(s AS TIMESTAMP), crm_ts_slow(crm_value(s), {dayfirst}))) END;
 CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
@@ -135,10 +168,13 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         "crm_nfkc", _nfkc, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
     )
     sql = MACROS.format(
-        null_tokens="(" + ", ".join("'" + t + "'" for t in NULL_TOKENS) + ")",
+        # A regular expression, not IN (...): DuckDB plans IN lists as joins, which would
+        # evaluate the whole text expression once more per join.
+        null_regex="(?i)" + "|".join(re.escape(t) for t in NULL_TOKENS),
         dayfirst=_sql_list(date_formats(True)),
         monthfirst=_sql_list(date_formats(False)),
         yearfirst=_sql_list(_YEAR_FIRST),
+        nfkc_class=nfkc_class(),
     )
     con.execute(sql)
 

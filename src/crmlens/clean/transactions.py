@@ -34,9 +34,16 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
         return build(r[role]) if r.get(role) else default
 
     all_cols = list(cols.values())
+    plan = ex.StagePlan()
+
+    def num(role: str) -> str:
+        return plan.number(r[role]) if r.get(role) else "CAST(NULL AS DOUBLE)"
+
+    ts_expr = plan.timestamp(r["timestamp"], dayfirst=options.dayfirst)
+    qty_expr, price_expr, amount_expr = num("quantity"), num("unit_price"), num("amount")
     row_items, reasons = row_checks(all_cols, options.keep_duplicates, "__ts IS NULL")
     reasons += [
-        (f"__ts IS NULL AND NOT {ex.present(r['timestamp'])}", "'missing_timestamp'",
+        (f"__ts IS NULL AND NOT {plan.present(r['timestamp'])}", "'missing_timestamp'",
          ex.lit(r["timestamp"].name)),
         ("__ts IS NULL", "'bad_timestamp'", value_detail(r["timestamp"])),
     ]
@@ -44,7 +51,7 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
                             ("unit_price", "__price", "bad_price"),
                             ("amount", "__amount", "bad_amount")):
         if r.get(role):
-            reasons.append((f"{var} IS NULL AND {ex.present(r[role])}", f"'{code}'",
+            reasons.append((f"{var} IS NULL AND {plan.present(r[role])}", f"'{code}'",
                             value_detail(r[role])))
     reasons.append(("__amount IS NULL AND __price IS NULL", "'missing_amount'", "NULL"))
     reason_case, detail_case = reason_sql(reasons)
@@ -54,25 +61,59 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
             __product_id AS product_id, __product_name AS product_name, __category AS category,
             __qty AS qty, __price AS price, __amount AS amount_in, __channel AS channel,
             __region AS region, __return_flag AS return_flag,
+            coalesce(__line_type, 'product') AS line_type,
             {reason_case} AS reason
         FROM (
             SELECT *,
                 {get('customer_id', ex.identifier)} AS __customer_id,
                 {get('order_id', ex.identifier)} AS __order_id,
-                {ex.timestamp(r["timestamp"], dayfirst=options.dayfirst)} AS __ts,
+                {ts_expr} AS __ts,
                 {get('product_id', ex.identifier)} AS __product_id,
                 {get('product_name', ex.text)} AS __product_name,
                 {get('category', ex.text)} AS __category,
-                {get('quantity', ex.number, 'CAST(NULL AS DOUBLE)')} AS __qty,
-                {get('unit_price', ex.number, 'CAST(NULL AS DOUBLE)')} AS __price,
-                {get('amount', ex.number, 'CAST(NULL AS DOUBLE)')} AS __amount,
+                {qty_expr} AS __qty,
+                {price_expr} AS __price,
+                {amount_expr} AS __amount,
                 {get('channel', ex.text)} AS __channel,
                 {get('region', ex.text)} AS __region,
                 {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS __return_flag,
                 {row_items}
-            FROM {raw}
+            FROM {plan.source(_with_line_types(raw, r))}
         )
     """, detail_case
+
+
+LINE_TYPES = "_crm_line_types"
+
+
+def _with_line_types(raw: str, r: dict[str, ex.RawColumn | None]) -> str:
+    """The raw table joined to the line-type lookup (built per distinct product)."""
+    keys = [c for c in (r.get("product_id"), r.get("product_name")) if c is not None]
+    if not keys:
+        return f"(SELECT *, CAST(NULL AS VARCHAR) AS __line_type FROM {raw})"
+    on = " AND ".join(f"t.{c.ref} IS NOT DISTINCT FROM lt.k{i}" for i, c in enumerate(keys))
+    return f"(SELECT t.*, lt.line_type AS __line_type FROM {raw} t LEFT JOIN {LINE_TYPES} lt ON {on})"
+
+
+def _build_line_types(con: duckdb.DuckDBPyConnection, raw: str, mapping: RoleMapping,
+                      cols: dict[str, ex.RawColumn], options: CleanOptions) -> None:
+    """Classify each distinct (product id, name) once instead of every line."""
+    pid = cols.get(mapping.column("product_id") or "")
+    name = cols.get(mapping.column("product_name") or "")
+    keys = [c for c in (pid, name) if c is not None]
+    if not keys:
+        return
+    key_sql = ", ".join(f"{c.ref} AS k{i}" for i, c in enumerate(keys))
+    pid_sql = ex.identifier(pid).replace(pid.ref, "k0") if pid else "CAST(NULL AS VARCHAR)"
+    name_sql = (ex.text(name).replace(name.ref, f"k{len(keys) - 1}") if name
+                else "CAST(NULL AS VARCHAR)")
+    rule = line_type_sql("pid", "pname", options.line_type_rules)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {LINE_TYPES} AS
+        SELECT *, {rule} AS line_type
+        FROM (SELECT *, {pid_sql} AS pid, {name_sql} AS pname
+              FROM (SELECT DISTINCT {key_sql} FROM {raw}))
+    """)
 
 
 def _fences(con: duckdb.DuckDBPyConnection, column: str, k: float) -> float | None:
@@ -88,20 +129,32 @@ def _fences(con: duckdb.DuckDBPyConnection, column: str, k: float) -> float | No
     return math.expm1(q3 + k * iqr)
 
 
-def _c_prefix_rule(con: duckdb.DuckDBPyConnection, raw: str, order_col: ex.RawColumn | None) -> bool:
-    """Whether a C-prefixed invoice number means a cancellation in this source.
+def _cancellation_test(con: duckdb.DuckDBPyConnection, raw: str,
+                       order_col: ex.RawColumn | None) -> str:
+    """SQL testing whether a row's order id marks a cancellation ("C" + an order number).
 
-    Only where ids are otherwise numeric (Online Retail style): a shop whose order ids all
-    start with "CN" must not be read as returns.
+    Two export styles are recognised: ids that are otherwise numeric (Online Retail:
+    ``C536379``), and "C" + the id of an order that exists in the same source
+    (``CO00001234`` cancels ``O00001234``). A shop whose ids merely start with "C" (``CN...``)
+    matches neither, so it is not read as returns.
     """
     if order_col is None:
-        return False
+        return "false"
     oid = ex.identifier(order_col)
-    return bool(con.execute(f"""
-        SELECT count(*) FILTER (WHERE regexp_matches(o, '^[Cc]\\d+$')) > 0
-           AND count(*) FILTER (WHERE regexp_matches(o, '^\\d+$')) > 0.5 * count(o)
-        FROM (SELECT {oid} AS o FROM {raw})
-    """).fetchone()[0])
+    ids = f"(SELECT DISTINCT {oid} AS o FROM {raw})"
+    numeric, c_ids, c_known = con.execute(f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(o, '^\\d+$')) > 0.5 * count(o),
+               count(*) FILTER (WHERE regexp_matches(o, '^[Cc]')),
+               count(*) FILTER (WHERE regexp_matches(o, '^[Cc]') AND substr(o, 2) IN {ids})
+        FROM {ids}
+    """).fetchone()
+    tests = []
+    if numeric:
+        tests.append("coalesce(regexp_matches(order_id_in, '^[Cc]\\d+$'), false)")
+    if c_ids and c_known >= 0.5 * c_ids:
+        tests.append(f"(coalesce(regexp_matches(order_id_in, '^[Cc]'), false) "
+                     f"AND substr(order_id_in, 2) IN {ids})")
+    return " OR ".join(tests) or "false"
 
 
 def clean_transactions(
@@ -119,18 +172,18 @@ def clean_transactions(
     """
     cols = {c.name: c for c in columns}
     order_col = cols[mapping.column("order_id")] if mapping.column("order_id") else None
-    c_test = ("coalesce(regexp_matches(order_id_in, '^[Cc]\\d+$'), false)"
-              if _c_prefix_rule(con, raw, order_col) else "false")
+    c_test = _cancellation_test(con, raw, order_col)
     has_qty = mapping.column("quantity") is not None
     qty0 = "coalesce(qty, 1)" if has_qty else "1.0"
-    line_type = line_type_sql("product_id", "product_name", options.line_type_rules)
+    _build_line_types(con, raw, mapping, cols, options)
     stage_sql, detail = _stage_sql(raw, mapping, cols, options)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
         SELECT *,
-            CASE WHEN reason IS NULL THEN {line_type} END AS line_type,
-            -- A cancellation: a return flag, a negative quantity, or a C-prefixed invoice.
-            coalesce(return_flag, false) OR {qty0} < 0 OR {c_test} AS is_return
+            -- A return: a return flag, a cancellation invoice, or a negative quantity of a
+            -- product (a negative discount or fee line is not a return).
+            coalesce(return_flag, false) OR {c_test}
+                OR ({qty0} < 0 AND line_type = 'product') AS is_return
         FROM ({stage_sql})
     """)
     q_fence = _fences(con, "qty", options.outlier_fence) if has_qty else None
@@ -175,6 +228,7 @@ def clean_transactions(
                line_type, NULL, flags
         FROM {kept} WHERE NOT {dropped}
     """)
+    con.execute(f"DROP TABLE IF EXISTS {LINE_TYPES}")
     write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="transactions",
                    columns=columns, detail_sql=detail)
     if options.drop_flags:

@@ -57,7 +57,9 @@ def connect(
         raise WorkspaceError(
             "error.workspace_unreadable", path=str(db_path), detail=str(exc).splitlines()[0]
         ) from None
-    con.execute("SET TimeZone = 'UTC'")
+    # Keep DuckDB's own progress bar off stdout (ours reads query_progress() instead).
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = true; "
+                "SET enable_progress_bar_print = false")
     sqlfuncs.register(con)
     return con
 
