@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import shutil
 import sys
 import traceback
 from enum import Enum
@@ -314,16 +313,14 @@ def report(
 
 def _run_and_show(ws, transactions: str | Path, *, customers, events, langs, fmt: Format,
                   ingest_options: dict[str, Any]) -> dict[str, Any]:
-    from crmlens.runner import run_pipeline
-
     bar = _progress(fmt)
     if bar:
         with bar:
-            summary = run_pipeline(ws, transactions, customers=customers, events=events,
-                                   langs=langs, ingest_options=ingest_options, progress=bar)
+            summary = ws.run(transactions, customers=customers, events=events, langs=langs,
+                             progress=bar, **ingest_options)
     else:
-        summary = run_pipeline(ws, transactions, customers=customers, events=events,
-                               langs=langs, ingest_options=ingest_options)
+        summary = ws.run(transactions, customers=customers, events=events, langs=langs,
+                         **ingest_options)
     data = summary.to_dict()
     if fmt == Format.json:
         _print_json(data)
@@ -365,20 +362,22 @@ def demo(
     lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    from crmlens.datasets.sample import sample_path
-    from crmlens.workspace.workspace import DB_NAME
+    from crmlens.runner import run_demo
 
-    ws = _workspace(workspace)
-    if ws.path.exists() and any(ws.path.iterdir()):
-        if not (ws.path / DB_NAME).exists():
-            raise InputError("error.demo_not_empty", path=str(ws.path))
-        shutil.rmtree(ws.path)  # a fresh demo workspace each time
     langs = [lang.value] if lang else ["en", "zh"]
-    data = _run_and_show(ws, sample_path(), customers=None, events=None, langs=langs, fmt=fmt,
-                         ingest_options={})
-    if fmt == Format.text:
-        out.print(Panel(t("cli.demo.done", path=data["reports"][0],
-                          workspace=data["workspace"]), border_style="green"))
+    bar = _progress(fmt)
+    if bar:
+        with bar:
+            data = run_demo(workspace, langs=langs, progress=bar).to_dict()
+    else:
+        data = run_demo(workspace, langs=langs).to_dict()
+    if fmt == Format.json:
+        _print_json(data)
+        return
+    for item in data["ingested"]:
+        _show_ingest(item)
+    out.print(Panel(t("cli.demo.done", path=data["reports"][0], workspace=data["workspace"]),
+                    border_style="green"))
 
 
 @app.command(help=t("cli.generate.help"))

@@ -75,3 +75,23 @@ def run_pipeline(
         progress.stage("progress.report")
         summary.reports.append(str(ws.report(lang=lang)))
     return summary
+
+
+def run_demo(path: str | Path, *, langs: Sequence[str] = ("en", "zh"),
+             progress: Progress = NO_PROGRESS) -> RunSummary:
+    """The pipeline on the bundled Online Retail sample, in a fresh workspace at ``path``.
+
+    An existing workspace there is replaced; a folder holding anything else is refused.
+    """
+    import shutil
+
+    from crmlens.datasets.sample import sample_path
+    from crmlens.errors import InputError
+    from crmlens.workspace.workspace import DB_NAME
+
+    ws = Workspace(path)
+    if ws.path.exists() and any(ws.path.iterdir()):
+        if not (ws.path / DB_NAME).exists():
+            raise InputError("error.demo_not_empty", path=str(ws.path))
+        shutil.rmtree(ws.path)
+    return run_pipeline(ws, sample_path(), langs=langs, progress=progress)

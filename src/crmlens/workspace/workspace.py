@@ -238,6 +238,27 @@ class Workspace:
                            keep_duplicates=keep_duplicates, drop_flags=drop_flags,
                            progress=progress)
 
+    def run(
+        self,
+        transactions: str | Path,
+        *,
+        customers: str | Path | None = None,
+        events: str | Path | None = None,
+        langs: Sequence[str] = ("en",),
+        progress: Progress = NO_PROGRESS,
+        **ingest_options: Any,
+    ):
+        """The whole pipeline: ingest the files, run every analysis stage, write the report(s).
+
+        Returns
+        -------
+        crmlens.runner.RunSummary
+        """
+        from crmlens.runner import run_pipeline
+
+        return run_pipeline(self, transactions, customers=customers, events=events,
+                            langs=langs, ingest_options=ingest_options, progress=progress)
+
     def quality(self) -> dict[str, Any]:
         """The data-quality summary: per source, rows read/loaded/rejected and findings."""
         from crmlens.clean.quality import quality_summary
