@@ -54,6 +54,13 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help=t("cli.opt
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help=t("cli.opt.format"))]
 LangOpt = Annotated[Optional[Lang], typer.Option("--lang", help=t("cli.opt.lang"), show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=t("cli.opt.debug"), hidden=True)]
+SheetOpt = Annotated[Optional[str], typer.Option(help=t("cli.opt.sheet"))]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", "-m", help=t("cli.opt.map"))]
+DayfirstOpt = Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst", help=t("cli.opt.dayfirst"),
+                                                     show_default=False)]
+KeepDupOpt = Annotated[Optional[bool], typer.Option("--keep-duplicates/--reject-duplicates",
+                                                    help=t("cli.opt.keep_duplicates"), show_default=False)]
+DropFlagOpt = Annotated[Optional[list[str]], typer.Option("--drop-flag", help=t("cli.opt.drop_flag"))]
 
 
 class RichProgress(Progress):
@@ -175,6 +182,10 @@ def _show_ingest(result: dict[str, Any]) -> None:
         out.print("• " + note)
 
 
+def _sheet(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
 def _parse_delimiter(value: str | None) -> str | None:
     if value is None:
         return None
@@ -213,17 +224,15 @@ class Kind(str, Enum):
 def ingest(
     kind: Annotated[Kind, typer.Argument(help=t("cli.arg.kind"))],
     source: Annotated[str, typer.Argument(help=t("cli.arg.source"))],
-    sheet: Annotated[Optional[str], typer.Option(help=t("cli.opt.sheet"))] = None,
+    sheet: SheetOpt = None,
     table: Annotated[Optional[str], typer.Option(help=t("cli.opt.table"))] = None,
     query: Annotated[Optional[str], typer.Option(help=t("cli.opt.query"))] = None,
     encoding: Annotated[Optional[str], typer.Option(help=t("cli.opt.encoding"))] = None,
     delimiter: Annotated[Optional[str], typer.Option(help=t("cli.opt.delimiter"))] = None,
-    map_: Annotated[Optional[list[str]], typer.Option("--map", "-m", help=t("cli.opt.map"))] = None,
-    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
-                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
-    keep_duplicates: Annotated[Optional[bool], typer.Option("--keep-duplicates/--reject-duplicates",
-                                                            help=t("cli.opt.keep_duplicates"), show_default=False)] = None,
-    drop_flag: Annotated[Optional[list[str]], typer.Option("--drop-flag", help=t("cli.opt.drop_flag"))] = None,
+    map_: MapOpt = None,
+    dayfirst: DayfirstOpt = None,
+    keep_duplicates: KeepDupOpt = None,
+    drop_flag: DropFlagOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help=t("cli.opt.replace"))] = False,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
@@ -231,11 +240,8 @@ def ingest(
     debug: DebugOpt = False,
 ) -> None:
     ws = _workspace(workspace)
-    sheet_arg: str | int | None = sheet
-    if sheet is not None and sheet.isdigit():
-        sheet_arg = int(sheet)
     bar = _progress(fmt)
-    kwargs = dict(table=table, query=query, sheet=sheet_arg, encoding=encoding,
+    kwargs = dict(table=table, query=query, sheet=_sheet(sheet), encoding=encoding,
                   delimiter=_parse_delimiter(delimiter), mapping=map_ or (), dayfirst=dayfirst,
                   keep_duplicates=keep_duplicates, drop_flags=drop_flag or None, replace=replace)
     if bar:
@@ -254,11 +260,9 @@ def ingest(
 @handle_errors
 def clean(
     source: Annotated[Optional[list[int]], typer.Option("--source", help=t("cli.opt.source_id"))] = None,
-    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
-                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
-    keep_duplicates: Annotated[Optional[bool], typer.Option("--keep-duplicates/--reject-duplicates",
-                                                            help=t("cli.opt.keep_duplicates"), show_default=False)] = None,
-    drop_flag: Annotated[Optional[list[str]], typer.Option("--drop-flag", help=t("cli.opt.drop_flag"))] = None,
+    dayfirst: DayfirstOpt = None,
+    keep_duplicates: KeepDupOpt = None,
+    drop_flag: DropFlagOpt = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     lang: LangOpt = None,
@@ -338,18 +342,16 @@ def run(
     transactions: Annotated[str, typer.Argument(help=t("cli.arg.transactions"))],
     customers: Annotated[Optional[str], typer.Option(help=t("cli.opt.customers"))] = None,
     events: Annotated[Optional[str], typer.Option(help=t("cli.opt.events"))] = None,
-    sheet: Annotated[Optional[str], typer.Option(help=t("cli.opt.sheet"))] = None,
-    map_: Annotated[Optional[list[str]], typer.Option("--map", "-m", help=t("cli.opt.map"))] = None,
-    dayfirst: Annotated[Optional[bool], typer.Option("--dayfirst/--monthfirst",
-                                                     help=t("cli.opt.dayfirst"), show_default=False)] = None,
+    sheet: SheetOpt = None,
+    map_: MapOpt = None,
+    dayfirst: DayfirstOpt = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     ws = _workspace(workspace)
-    opts = {"mapping": map_ or (), "dayfirst": dayfirst,
-            "sheet": int(sheet) if sheet and sheet.isdigit() else sheet}
+    opts = {"mapping": map_ or (), "dayfirst": dayfirst, "sheet": _sheet(sheet)}
     _run_and_show(ws, transactions, customers=customers, events=events,
                   langs=[lang.value if lang else "en"], fmt=fmt, ingest_options=opts)
 
