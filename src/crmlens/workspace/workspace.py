@@ -271,7 +271,7 @@ class Workspace:
         """Write the HTML report and return its path (default ``reports/report-<lang>.html``)."""
         from crmlens.report import write_report
 
-        target = Path(out) if out else self.reports_dir / f"report-{lang}.html"
+        target = (Path(out) if out else self.reports_dir / f"report-{lang}.html").resolve()
         if not self.exists():
             raise WorkspaceError("error.workspace_missing", path=str(self.path))
         self._check_writable()
