@@ -20,6 +20,12 @@ def _n(value: Any) -> str:
     return str(value)
 
 
+def _short(value: Any) -> str:
+    text = _n(value)
+    # ISO timestamps at midnight read better as dates.
+    return text[:-9] if text.endswith("T00:00:00") else text.replace("T", " ")
+
+
 def print_quality(console: Console, summary: dict[str, Any]) -> None:
     """Print the per-source accounting, reasons, flags, columns and findings."""
     sources = summary.get("sources", [])
@@ -43,15 +49,18 @@ def print_quality(console: Console, summary: dict[str, Any]) -> None:
             acc.add_row(t("cli.quality.date_span"), f"{span.get('min')} … {span.get('max')}")
         console.print(acc)
         cols = Table(title=t("cli.quality.columns"), title_justify="left")
-        for key in ("cli.col.column", "cli.col.role", "cli.col.source_column",
-                    "cli.col.missing", "cli.col.distinct", "cli.col.min", "cli.col.max"):
-            cols.add_column(t(key))
+        for key in ("cli.col.column", "cli.col.source_column", "cli.col.missing",
+                    "cli.col.distinct", "cli.col.min", "cli.col.max"):
+            cols.add_column(t(key), overflow="fold")
         for c in src.get("columns", []):
+            # Roles the source does not have are empty by construction: not worth a line.
+            if not c.get("source_column") and c.get("missing_share") == 1:
+                continue
             missing = _n(c.get("missing"))
             if c.get("missing_share") is not None:
                 missing += f" ({c['missing_share']:.1%})"
-            cols.add_row(c.get("column", ""), c.get("role") or "", c.get("source_column") or "",
-                         missing, _n(c.get("distinct")), _n(c.get("min")), _n(c.get("max")))
+            cols.add_row(c.get("column", ""), c.get("source_column") or "", missing,
+                         _n(c.get("distinct")), _short(c.get("min")), _short(c.get("max")))
         console.print(cols)
         codes = src.get("non_product_codes") or []
         if codes:
