@@ -71,6 +71,7 @@ class Workspace:
         return load_settings(self.settings_path)
 
     def save_settings(self, settings: Mapping[str, Any]) -> None:
+        """Write ``settings`` to ``crmlens.toml`` (atomically: temp file, then rename)."""
         save_settings(self.settings_path, dict(settings))
 
     # -- connections -------------------------------------------------------------------------
