@@ -214,3 +214,18 @@ def test_drop_flags_reject_instead_of_keep(tmp_path, orders_csv):
     assert ws.sql("SELECT detail FROM rejected")[0][0] == "zero_price"
     again = ws.clean(drop_flags=[])
     assert again[0]["rows_loaded"] == 6 and again[0]["rows_rejected"] == 0
+
+
+def test_return_matched_to_a_purchase_from_a_later_ingest(tmp_path):
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    returns = write_csv(tmp_path / "dec.csv", header + "C900,P1,-1,2024-12-05 10:00,5,c1\n")
+    buys = write_csv(tmp_path / "nov.csv", header + "800,P1,2,2024-11-20 10:00,5,c1\n"
+                                                    "801,P2,1,2024-11-21 10:00,5,c1\n")
+    ws = Workspace(tmp_path / "ws")
+    first = ws.ingest("transactions", returns)
+    assert first.flags_by_reason.get("unmatched_return") == 1
+    ws.ingest("transactions", buys)
+    row = ws.sql("SELECT return_of_order_id, flags FROM transactions WHERE is_return")[0]
+    assert row[0] == "800" and "unmatched_return" not in row[1]
+    net = dict(ws.sql("SELECT order_id, net_amount FROM orders"))
+    assert net["800"] == pytest.approx(5.0)

@@ -30,7 +30,7 @@ def test_failure_mid_step_keeps_previous_state(tmp_path, orders_csv, monkeypatch
 
     import crmlens.ingest.pipeline as pipeline
 
-    def boom(con):
+    def boom(con, source_id):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline, "match_returns", boom)
@@ -53,8 +53,8 @@ def test_kill_mid_step_keeps_previous_state(tmp_path, orders_csv):
         import crmlens.ingest.pipeline as pipeline
         from crmlens import Workspace
         real = pipeline.match_returns
-        def die(con):
-            real(con)
+        def die(con, source_id):
+            real(con, source_id)
             os._exit(9)
         pipeline.match_returns = die
         Workspace({str(ws.path)!r}).ingest("transactions", {str(other)!r})

@@ -11,12 +11,6 @@ def blank_row_sql(columns: list[RawColumn]) -> str:
     return "(" + " AND ".join(blank(c) for c in columns) + ")" if columns else "true"
 
 
-def duplicate_rank_sql(columns: list[RawColumn]) -> str:
-    """Rank of a row among exact copies of it (1 = first seen, by source row)."""
-    keys = ", ".join(c.ref for c in columns)
-    return f"row_number() OVER (PARTITION BY {keys} ORDER BY _row)"
-
-
 def write_rejected(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -56,24 +50,50 @@ def value_detail(col: RawColumn) -> str:
     return f"{lit(col.name)} || '=' || coalesce(CAST(r.{col.ref} AS VARCHAR), '')"
 
 
-def row_checks(columns: list[RawColumn], keep_duplicates: bool,
-               key_missing: str) -> tuple[str, list[tuple[str, str, str]]]:
-    """Select items and reasons shared by every kind: blank rows and exact duplicates.
+DUPS = "_crm_dups"
+
+
+def build_duplicates(con: duckdb.DuckDBPyConnection, raw: str, columns: list[RawColumn],
+                     keep_duplicates: bool) -> None:
+    """Find exact duplicate rows: ``_crm_dups(_row, dup_rank, first_row)`` for each later copy.
+
+    Hash first, compare exactly second: grouping ten million rows by one 64-bit hash is cheap,
+    and only rows whose hash occurs more than once go through the exact all-columns window
+    (so a hash collision can never make two different rows "duplicates").
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (_row BIGINT, dup_rank BIGINT, "
+                "first_row BIGINT)")
+    if keep_duplicates or not columns:
+        return
+    keys = ", ".join(c.ref for c in columns)
+    con.execute(f"""
+        INSERT INTO {DUPS}
+        SELECT _row, dup_rank, first_row FROM (
+            SELECT _row, row_number() OVER w AS dup_rank, first_value(_row) OVER w AS first_row
+            FROM {raw}
+            WHERE hash({keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {raw})
+                                   GROUP BY h HAVING count(*) > 1)
+            WINDOW w AS (PARTITION BY {keys} ORDER BY _row)
+        ) WHERE dup_rank > 1
+    """)
+
+
+def with_duplicates(source: str) -> str:
+    """``source`` with ``__dup_rank`` (1 for first copies) and ``__first_row`` attached."""
+    return (f"(SELECT t.*, coalesce(d.dup_rank, 1) AS __dup_rank, d.first_row AS __first_row "
+            f"FROM {source} t LEFT JOIN {DUPS} d ON t._row = d._row)")
+
+
+def row_checks(columns: list[RawColumn], key_missing: str) -> list[tuple[str, str, str]]:
+    """Reasons shared by every kind: blank rows, then exact duplicates.
 
     ``key_missing`` is a cheap condition true for every blank row (its date or customer id is
     missing); the costly all-columns-blank test only runs where it holds.
     """
-    keys = ", ".join(c.ref for c in columns)
-    if keep_duplicates:
-        items = "1 AS dup_rank, _row AS first_row"
-    else:
-        window = f"OVER (PARTITION BY {keys} ORDER BY _row)"
-        items = f"row_number() {window} AS dup_rank, first_value(_row) {window} AS first_row"
-    reasons = [
+    return [
         (f"{key_missing} AND {blank_row_sql(columns)}", "'blank_row'", "NULL"),
-        ("dup_rank > 1", "'duplicate_row'", "'first copy at row ' || s.first_row"),
+        ("__dup_rank > 1", "'duplicate_row'", "'first copy at row ' || s.first_row"),
     ]
-    return items, reasons
 
 
 def attributes_json(columns: list[RawColumn], exclude: set[str]) -> str:

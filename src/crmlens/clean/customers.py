@@ -5,7 +5,10 @@ from __future__ import annotations
 import duckdb
 
 from crmlens.clean import expressions as ex
-from crmlens.clean.accounting import attributes_json, reason_sql, row_checks, write_rejected
+from crmlens.clean.accounting import (
+    DUPS, attributes_json, build_duplicates, reason_sql, row_checks, with_duplicates,
+    write_rejected,
+)
 from crmlens.clean.options import CleanOptions
 from crmlens.ingest.roles import RoleMapping
 
@@ -46,7 +49,8 @@ def clean_customers(
     def when(c: ex.RawColumn) -> str:
         return plan.timestamp(c, dayfirst=options.dayfirst)
 
-    row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
+    build_duplicates(con, raw, columns, options.keep_duplicates)
+    reasons = row_checks(columns, "__customer_id IS NULL")
     reasons += [
         ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
         ("id_rank > 1 OR already_loaded", "'duplicate_customer'",
@@ -74,13 +78,13 @@ def clean_customers(
     inner = ", ".join(f"{expr} AS __{name}" for name, expr in parsed.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
-        SELECT _row, first_row, {', '.join(f'__{n} AS {n}' for n in _FIELDS)},
+        SELECT _row, __first_row AS first_row, {', '.join(f'__{n} AS {n}' for n in _FIELDS)},
                {reason} AS reason
         FROM (
             SELECT *,
                 row_number() OVER (PARTITION BY __customer_id ORDER BY _row) AS id_rank,
                 __customer_id IN (SELECT customer_id FROM customers) AS already_loaded
-            FROM (SELECT *, {inner}, {row_items} FROM {plan.source(raw)})
+            FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw))})
         )
     """)
     now = options.now.strftime("%Y-%m-%d")
@@ -104,4 +108,4 @@ def clean_customers(
     """)
     write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="customers",
                    columns=columns, detail_sql=detail)
-    con.execute(f"DROP TABLE {STAGE}")
+    con.execute(f"DROP TABLE {STAGE}; DROP TABLE IF EXISTS {DUPS}")

@@ -6,7 +6,8 @@ import duckdb
 
 from crmlens.clean import expressions as ex
 from crmlens.clean.accounting import (
-    attributes_json, reason_sql, row_checks, value_detail, write_rejected,
+    DUPS, attributes_json, build_duplicates, reason_sql, row_checks, value_detail,
+    with_duplicates, write_rejected,
 )
 from crmlens.clean.options import CleanOptions
 from crmlens.ingest.roles import RoleMapping
@@ -31,7 +32,8 @@ def clean_events(
         return build(r[role]) if role in r else default
 
     plan = ex.StagePlan()
-    row_items, reasons = row_checks(columns, options.keep_duplicates, "__customer_id IS NULL")
+    build_duplicates(con, raw, columns, options.keep_duplicates)
+    reasons = row_checks(columns, "__customer_id IS NULL")
     reasons += [
         ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
         (f"__ts IS NULL AND NOT {plan.present(r['timestamp'])}", "'missing_timestamp'",
@@ -54,9 +56,9 @@ def clean_events(
     inner = ", ".join(f"{expr} AS __{name}" for name, expr in parsed.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
-        SELECT _row, first_row, {', '.join(f'__{n} AS {n}' for n in parsed)},
+        SELECT _row, __first_row AS first_row, {', '.join(f'__{n} AS {n}' for n in parsed)},
                {bad_value} AS bad_value, {reason} AS reason
-        FROM (SELECT *, {inner}, {row_items} FROM {plan.source(raw)})
+        FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw))})
     """)
     now = options.now.strftime("%Y-%m-%d %H:%M:%S")
     flags = ("list_filter(["
@@ -71,4 +73,4 @@ def clean_events(
     """)
     write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="events",
                    columns=columns, detail_sql=detail)
-    con.execute(f"DROP TABLE {STAGE}")
+    con.execute(f"DROP TABLE {STAGE}; DROP TABLE IF EXISTS {DUPS}")

@@ -129,38 +129,71 @@ def original_json(columns: list[RawColumn]) -> str:
 
 
 class StagePlan:
-    """Builds a two-level parse query so each messy text cell is normalised only once.
+    """Builds a layered parse query so no costly expression is ever computed twice.
 
-    DuckDB inlines macro arguments, so ``crm_number(crm_value(x))`` would normalise ``x`` again
-    for every use inside the macro (dozens of times on the slow path). Instead the inner query
-    computes ``crm_value(x)`` once per column (``__v<i>``) and the outer query parses those.
+    DuckDB inlines macro arguments: a macro that uses its argument twice, called on an
+    expression, evaluates that expression twice (and nested macros multiply it). So each
+    messy text value goes through levels of sub-queries, and every macro that repeats an
+    argument gets a column reference:
+
+    1. ``__v``: the normalised text (``crm_value``), once per column;
+    2. numbers: the plain cast ``__f`` and, only where it fails, the text stripped of
+       currency signs ``__s``; dates: the ISO fast path ``__tf`` and, only where it fails,
+       separators unified ``__tn``;
+    3. numbers: ``__n`` = the stripped text parsed; dates: ``__t`` = every other format;
+    4. (in the caller's query) the final value, range- and finiteness-checked.
     """
 
     def __init__(self) -> None:
         self._values: dict[str, str] = {}
-        self._exprs: list[str] = []
+        self._levels: list[list[str]] = [[], [], []]
+        self._done: set[str] = set()
 
     def value(self, col: RawColumn) -> str:
         """Reference to the normalised text of a text column."""
         if col.name not in self._values:
             alias = f"__v{len(self._values)}"
             self._values[col.name] = alias
-            self._exprs.append(f"crm_value({col.ref}) AS {alias}")
+            self._levels[0].append(f"crm_value({col.ref}) AS {alias}")
         return self._values[col.name]
 
     def number(self, col: RawColumn) -> str:
-        return f"crm_number_v({self.value(col)})" if col.is_text else number(col)
+        if not col.is_text:
+            return number(col)
+        v = self.value(col)
+        i = v[3:]
+        if f"n{i}" not in self._done:
+            self._done.add(f"n{i}")
+            self._levels[1] += [f"try_cast({v} AS DOUBLE) AS __f{i}",
+                                f"crm_money_strip({v}) AS __s{i}"]
+            self._levels[2].append(f"crm_num_stripped(__s{i}) AS __n{i}")
+        return f"coalesce(crm_finite(__f{i}), crm_finite(__n{i}))"
 
     def timestamp(self, col: RawColumn, *, dayfirst: bool) -> str:
         if not col.is_text:
             return timestamp(col, dayfirst=dayfirst)
-        fn = "crm_ts_dayfirst_v" if dayfirst else "crm_ts_monthfirst_v"
-        return f"{fn}({self.value(col)})"
+        v = self.value(col)
+        i = v[3:]
+        key = f"t{i}{'d' if dayfirst else 'm'}"
+        if key not in self._done:
+            self._done.add(key)
+            fn = "crm_ts_dayfirst_n" if dayfirst else "crm_ts_monthfirst_n"
+            if f"tf{i}" not in self._done:
+                self._done.add(f"tf{i}")
+                self._levels[1] += [f"crm_ts_fast({v}) AS __tf{i}",
+                                    f"crm_ts_normed({v}) AS __tn{i}"]
+            self._levels[2].append(
+                f"coalesce(__tf{i}, CASE WHEN __tf{i} IS NULL AND {v} IS NOT NULL "
+                f"THEN {fn}({v}, __tn{i}) END) AS __{key}")
+        return f"crm_ts_checked(__{key})"
 
     def present(self, col: RawColumn) -> str:
         return f"({self.value(col)} IS NOT NULL)" if col.is_text else present(col)
 
     def source(self, raw: str) -> str:
-        """The inner query: the raw table plus the normalised values."""
-        extra = ", ".join(self._exprs)
-        return f"(SELECT *{', ' + extra if extra else ''} FROM {raw})"
+        """The inner queries: the raw table plus the levels of intermediate values."""
+        query = raw
+        for level in self._levels:
+            if level:
+                query = f"(SELECT *, {', '.join(level)} FROM {query})"
+        return query

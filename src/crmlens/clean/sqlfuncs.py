@@ -44,6 +44,15 @@ def date_formats(dayfirst: bool) -> list[str]:
     return (_DAY_FIRST if dayfirst else _MONTH_FIRST) + _TEXT_MONTH
 
 
+def _format_lists(dayfirst: bool) -> str:
+    # [formats for d-m-YYYY, formats for everything else]: routing by shape saves most of the
+    # failed attempts of a single long list.
+    formats = date_formats(dayfirst)
+    four = [f for f in formats if f.startswith(("%d-%m-%Y", "%m-%d-%Y"))]
+    other = [f for f in formats if f not in four]
+    return f"[{_sql_list(four)}, {_sql_list(other)}]"
+
+
 @lru_cache(maxsize=1)
 def nfkc_class() -> str:
     """An RE2 character class of every character that NFKC changes (or may compose).
@@ -124,15 +133,19 @@ CREATE OR REPLACE TEMP MACRO crm_bool(s) AS CASE
     WHEN list_contains(['0', 'n', 'no', 'false', 'f', '否', '无', '没有', '正常', 'none'],
                        lower(crm_text(s))) THEN false
     ELSE NULL END;
+-- ISO-style text with a four-digit year first (a plain cast would read 9-12-11 as year 9).
+CREATE OR REPLACE TEMP MACRO crm_ts_iso(v) AS
+    CASE WHEN regexp_matches(v, '^\d{{4}}-') THEN try_cast(v AS TIMESTAMP) END;
 CREATE OR REPLACE TEMP MACRO crm_ts_dots(x) AS
-    regexp_replace(regexp_replace(x, '(\d)\.(\d)', '\1-\2', 'g'), '(\d)\.(\d)', '\1-\2', 'g');
+    CASE WHEN regexp_matches(x, '^\d{{1,4}}\.\d{{1,2}}\.\d{{1,4}}') THEN replace(x, '.', '-') ELSE x END;
 CREATE OR REPLACE TEMP MACRO crm_ts_norm(x) AS
-    trim(regexp_replace(regexp_replace(regexp_replace(crm_ts_dots(replace(x, ',', '')),
-        '\s*[年月/]\s*', '-', 'g'), '(\d)\s*[日号]', '\1', 'g'),
-        '(\d)\s*[时点:]\s*(\d)', '\1:\2', 'g'), ' -分秒');
-CREATE OR REPLACE TEMP MACRO crm_ts_parse(y, fmts) AS CASE
+    replace(replace(trim(replace(replace(replace(replace(
+        translate(crm_ts_dots(replace(x, ',', '')), '年月/时点', '---::'),
+        '日', ''), '号', ''), '分', ''), '秒', '')), ' -', '-'), '- ', '-');
+CREATE OR REPLACE TEMP MACRO crm_ts_parse(y, fmts4, fmts2) AS CASE
     WHEN regexp_matches(y, '^\d{{4}}') THEN try_strptime(y, {yearfirst})
-    ELSE try_strptime(y, fmts) END;
+    WHEN regexp_matches(y, '^\d{{1,2}}-\d{{1,2}}-\d{{4}}') THEN try_strptime(y, fmts4)
+    ELSE try_strptime(y, fmts2) END;
 CREATE OR REPLACE TEMP MACRO crm_ts_slow(x, fmts) AS COALESCE(
     try_cast(x AS TIMESTAMP),
     CASE WHEN regexp_matches(x, '^\d{{9,10}}(\.\d+)?$')
@@ -142,15 +155,31 @@ CREATE OR REPLACE TEMP MACRO crm_ts_slow(x, fmts) AS COALESCE(
          WHEN regexp_matches(x, '^\d{{5}}(\.\d+)?$') AND CAST(x AS DOUBLE) BETWEEN 20000 AND 80000
              THEN TIMESTAMP '1899-12-30' + to_microseconds(CAST(CAST(x AS DOUBLE) * 86400e6 AS BIGINT))
     END,
-    crm_ts_parse(crm_ts_norm(x), fmts));
+    crm_ts_iso(crm_ts_norm(x)),
+    crm_ts_parse(crm_ts_norm(x), fmts[1], fmts[2]));
 CREATE OR REPLACE TEMP MACRO crm_ts_checked(t) AS
     CASE WHEN t BETWEEN TIMESTAMP '1900-01-01' AND TIMESTAMP '2200-01-01' THEN t END;
-CREATE OR REPLACE TEMP MACRO crm_number_v(v) AS
-    coalesce(crm_finite(try_cast(v AS DOUBLE)), crm_num_slow(v));
-CREATE OR REPLACE TEMP MACRO crm_ts_v(v, fmts) AS
-    crm_ts_checked(coalesce(try_cast(v AS TIMESTAMP), crm_ts_slow(v, fmts)));
-CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst_v(v) AS crm_ts_v(v, {dayfirst});
-CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst_v(v) AS crm_ts_v(v, {monthfirst});
+CREATE OR REPLACE TEMP MACRO crm_money_strip(v) AS CASE WHEN try_cast(v AS DOUBLE) IS NULL THEN
+    regexp_replace(v, '(?i)(rmb|cny|usd|eur|gbp|hkd|jpy|twd|元|円|圆|块|件|个|pcs|[¥$€£₩₹]|\s)', '', 'g')
+    END;
+CREATE OR REPLACE TEMP MACRO crm_iso_like(v) AS
+    regexp_matches(v, '^(19|2[01])\d\d-\d\d?-\d\d?([ T]\d\d?:\d\d(:\d\d(\.\d+)?)?)?$');
+CREATE OR REPLACE TEMP MACRO crm_ts_fast(v) AS CASE WHEN crm_iso_like(v) THEN try_cast(v AS TIMESTAMP) END;
+CREATE OR REPLACE TEMP MACRO crm_ts_normed(v) AS CASE WHEN NOT crm_iso_like(v) THEN crm_ts_norm(v) END;
+CREATE OR REPLACE TEMP MACRO crm_ts_epoch(x) AS
+    CASE WHEN regexp_matches(x, '^\d{{9,10}}(\.\d+)?$')
+             THEN make_timestamp(CAST(CAST(x AS DOUBLE) * 1e6 AS BIGINT))
+         WHEN regexp_matches(x, '^\d{{12,13}}$')
+             THEN make_timestamp(CAST(x AS BIGINT) * 1000)
+         WHEN regexp_matches(x, '^\d{{5}}(\.\d+)?$') AND CAST(x AS DOUBLE) BETWEEN 20000 AND 80000
+             THEN TIMESTAMP '1899-12-30' + to_microseconds(CAST(CAST(x AS DOUBLE) * 86400e6 AS BIGINT))
+    END;
+CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst_n(v, y) AS
+    coalesce(crm_ts_iso(v), crm_ts_epoch(v), crm_ts_iso(y),
+             crm_ts_parse(y, {dayfirst}[1], {dayfirst}[2]));
+CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst_n(v, y) AS
+    coalesce(crm_ts_iso(v), crm_ts_epoch(v), crm_ts_iso(y),
+             crm_ts_parse(y, {monthfirst}[1], {monthfirst}[2]));
 CREATE OR REPLACE TEMP MACRO crm_ts_dayfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
     crm_ts_checked(coalesce(try_cast(s AS TIMESTAMP), crm_ts_slow(crm_value(s), {dayfirst}))) END;
 CREATE OR REPLACE TEMP MACRO crm_ts_monthfirst(s) AS CASE WHEN s IS NULL THEN NULL ELSE
@@ -171,8 +200,8 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         # A regular expression, not IN (...): DuckDB plans IN lists as joins, which would
         # evaluate the whole text expression once more per join.
         null_regex="(?i)" + "|".join(re.escape(t) for t in NULL_TOKENS),
-        dayfirst=_sql_list(date_formats(True)),
-        monthfirst=_sql_list(date_formats(False)),
+        dayfirst=_format_lists(True),
+        monthfirst=_format_lists(False),
         yearfirst=_sql_list(_YEAR_FIRST),
         nfkc_class=nfkc_class(),
     )

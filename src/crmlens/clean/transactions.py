@@ -7,7 +7,10 @@ import math
 import duckdb
 
 from crmlens.clean import expressions as ex
-from crmlens.clean.accounting import reason_sql, row_checks, value_detail, write_rejected
+from crmlens.clean.accounting import (
+    DUPS, build_duplicates, reason_sql, row_checks, value_detail, with_duplicates,
+    write_rejected,
+)
 from crmlens.clean.line_types import line_type_sql
 from crmlens.clean.options import CleanOptions
 from crmlens.ingest.roles import RoleMapping
@@ -41,7 +44,7 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
 
     ts_expr = plan.timestamp(r["timestamp"], dayfirst=options.dayfirst)
     qty_expr, price_expr, amount_expr = num("quantity"), num("unit_price"), num("amount")
-    row_items, reasons = row_checks(all_cols, options.keep_duplicates, "__ts IS NULL")
+    reasons = row_checks(all_cols, "__ts IS NULL")
     reasons += [
         (f"__ts IS NULL AND NOT {plan.present(r['timestamp'])}", "'missing_timestamp'",
          ex.lit(r["timestamp"].name)),
@@ -56,7 +59,7 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
     reasons.append(("__amount IS NULL AND __price IS NULL", "'missing_amount'", "NULL"))
     reason_case, detail_case = reason_sql(reasons)
     return f"""
-        SELECT _row, first_row, dup_rank,
+        SELECT _row, __first_row AS first_row,
             __customer_id AS customer_id, __order_id AS order_id_in, __ts AS ts,
             __product_id AS product_id, __product_name AS product_name, __category AS category,
             __qty AS qty, __price AS price, __amount AS amount_in, __channel AS channel,
@@ -76,14 +79,16 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
                 {amount_expr} AS __amount,
                 {get('channel', ex.text)} AS __channel,
                 {get('region', ex.text)} AS __region,
-                {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS __return_flag,
-                {row_items}
-            FROM {plan.source(_with_line_types(raw, r))}
+                {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS __return_flag
+            FROM {plan.source(with_duplicates(_with_line_types(raw, r)))}
         )
     """, detail_case
 
 
 LINE_TYPES = "_crm_line_types"
+CANCELLATIONS = "_crm_cancellations"
+ORDER_IDS = "_crm_order_ids"
+RETURN_MATCH = "_crm_return_match"
 
 
 def _with_line_types(raw: str, r: dict[str, ex.RawColumn | None]) -> str:
@@ -116,17 +121,22 @@ def _build_line_types(con: duckdb.DuckDBPyConnection, raw: str, mapping: RoleMap
     """)
 
 
-def _fences(con: duckdb.DuckDBPyConnection, column: str, k: float) -> float | None:
-    """Upper Tukey fence of log(1 + |x|) over kept product lines, back on the value scale."""
+def _fences(con: duckdb.DuckDBPyConnection, k: float) -> tuple[float | None, float | None]:
+    """Upper Tukey fences of log(1 + |x|) for quantity and price over kept product lines,
+    back on the value scale (one scan for both)."""
     row = con.execute(f"""
-        SELECT quantile_cont(ln(1 + abs({column})), [0.25, 0.75])
-        FROM {STAGE} WHERE reason IS NULL AND line_type = 'product' AND {column} IS NOT NULL
+        SELECT quantile_cont(ln(1 + abs(qty)), [0.25, 0.75]),
+               quantile_cont(ln(1 + abs(price)), [0.25, 0.75])
+        FROM {STAGE} WHERE reason IS NULL AND line_type = 'product'
     """).fetchone()
-    if not row or row[0] is None:
-        return None
-    q1, q3 = row[0]
-    iqr = max(q3 - q1, 0.5)  # a column of nearly one value would otherwise flag everything
-    return math.expm1(q3 + k * iqr)
+
+    def fence(q: list[float] | None) -> float | None:
+        if not q or q[0] is None:
+            return None
+        iqr = max(q[1] - q[0], 0.5)  # a column of nearly one value would otherwise flag all
+        return math.expm1(q[1] + k * iqr)
+
+    return fence(row[0]), fence(row[1])
 
 
 def _cancellation_test(con: duckdb.DuckDBPyConnection, raw: str,
@@ -140,20 +150,30 @@ def _cancellation_test(con: duckdb.DuckDBPyConnection, raw: str,
     """
     if order_col is None:
         return "false"
+    if order_col.is_text and not con.execute(
+            f"SELECT count(*) FROM {raw} WHERE starts_with(ltrim({order_col.ref}), 'C') "
+            f"OR starts_with(ltrim({order_col.ref}), 'c')").fetchone()[0]:
+        return "false"  # no id starts with C: nothing to analyse
     oid = ex.identifier(order_col)
-    ids = f"(SELECT DISTINCT {oid} AS o FROM {raw})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ORDER_IDS} AS SELECT DISTINCT {oid} AS o FROM {raw}")
+    ids = f"(SELECT o FROM {ORDER_IDS})"
     numeric, c_ids, c_known = con.execute(f"""
         SELECT count(*) FILTER (WHERE regexp_matches(o, '^\\d+$')) > 0.5 * count(o),
                count(*) FILTER (WHERE regexp_matches(o, '^[Cc]')),
                count(*) FILTER (WHERE regexp_matches(o, '^[Cc]') AND substr(o, 2) IN {ids})
-        FROM {ids}
+        FROM {ORDER_IDS}
     """).fetchone()
     tests = []
     if numeric:
         tests.append("coalesce(regexp_matches(order_id_in, '^[Cc]\\d+$'), false)")
     if c_ids and c_known >= 0.5 * c_ids:
-        tests.append(f"(coalesce(regexp_matches(order_id_in, '^[Cc]'), false) "
-                     f"AND substr(order_id_in, 2) IN {ids})")
+        # The few cancellation ids, so the per-row test probes a small table.
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {CANCELLATIONS} AS
+            SELECT o FROM {ids} WHERE regexp_matches(o, '^[Cc]') AND substr(o, 2) IN {ids}
+        """)
+        tests.append(f"coalesce(order_id_in IN (SELECT o FROM {CANCELLATIONS}), false)")
+    con.execute(f"DROP TABLE {ORDER_IDS}")
     return " OR ".join(tests) or "false"
 
 
@@ -176,6 +196,7 @@ def clean_transactions(
     has_qty = mapping.column("quantity") is not None
     qty0 = "coalesce(qty, 1)" if has_qty else "1.0"
     _build_line_types(con, raw, mapping, cols, options)
+    build_duplicates(con, raw, columns, options.keep_duplicates)
     stage_sql, detail = _stage_sql(raw, mapping, cols, options)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
@@ -186,8 +207,9 @@ def clean_transactions(
                 OR ({qty0} < 0 AND line_type = 'product') AS is_return
         FROM ({stage_sql})
     """)
-    q_fence = _fences(con, "qty", options.outlier_fence) if has_qty else None
-    p_fence = _fences(con, "price", options.outlier_fence)
+    q_fence, p_fence = _fences(con, options.outlier_fence)
+    if not has_qty:
+        q_fence = None
     now = options.now.strftime("%Y-%m-%d %H:%M:%S")
 
     # Signed values: returns carry negative quantity and amount whatever the export did.
@@ -213,58 +235,91 @@ def clean_transactions(
         flag_items.append(f"CASE WHEN line_type = 'product' AND abs(price) > {p_fence!r} "
                           "THEN 'outlier_price' END")
     flags = "list_filter([" + ", ".join(flag_items) + "], lambda f: f IS NOT NULL)"
+    drop_list = "[" + ", ".join(ex.lit(f) for f in options.drop_flags) + "]"
+    # Returns are netted before anything is written (an UPDATE of the big table afterwards
+    # would make the commit rewrite it). Purchases of earlier sources count too.
+    purchases_kept = "reason IS NULL AND NOT is_return AND customer_id IS NOT NULL"
     if options.drop_flags:
-        drop_list = "[" + ", ".join(ex.lit(f) for f in options.drop_flags) + "]"
+        purchases_kept += f" AND len(list_intersect({flags}, {drop_list})) = 0"
+    # Only purchases of (customer, product) pairs that have a return can match one: the
+    # as-of join then sorts thousands of rows instead of millions.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {RETURN_MATCH} AS
+        WITH r AS (
+            SELECT _row, customer_id, coalesce(product_id, '') AS product_id, ts FROM {STAGE}
+            WHERE reason IS NULL AND is_return AND customer_id IS NOT NULL
+        ), pairs AS (SELECT DISTINCT customer_id, product_id FROM r),
+        p AS (
+            SELECT customer_id, coalesce(product_id, '') AS product_id, ts, {order_id} AS order_id
+            FROM {STAGE} WHERE {purchases_kept}
+            UNION ALL
+            SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
+            FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL
+        )
+        SELECT r._row, m.order_id
+        FROM r ASOF LEFT JOIN (SELECT p.* FROM p SEMI JOIN pairs
+                               ON p.customer_id = pairs.customer_id
+                              AND p.product_id = pairs.product_id) m
+          ON r.customer_id = m.customer_id AND r.product_id = m.product_id AND r.ts >= m.ts
+    """)
+    all_flags = (f"{flags} || CASE WHEN is_return AND customer_id IS NOT NULL "
+                 "AND m.order_id IS NULL THEN ['unmatched_return'] ELSE [] END")
+    if options.drop_flags:
         dropped = f"(len(list_intersect(flags, {drop_list})) > 0)"
-        drop_detail = f"array_to_string(list_intersect(flags, {drop_list}), ',')"
+        drop_detail = f"array_to_string(list_intersect(s.flags, {drop_list}), ',')"
     else:
         dropped, drop_detail = "false", "NULL"
-    kept = f"(SELECT *, {flags} AS flags FROM {STAGE} WHERE reason IS NULL)"
+    kept = (f"(SELECT k.*, m.order_id AS return_of, {all_flags} AS flags FROM {STAGE} k "
+            f"LEFT JOIN {RETURN_MATCH} m ON k._row = m._row WHERE k.reason IS NULL)")
 
     con.execute(f"""
         INSERT INTO transactions
         SELECT {source_id}, _row, {order_id}, customer_id, ts, product_id, product_name,
                category, {quantity}, {unit_price}, {amount}, channel, region, is_return,
-               line_type, NULL, flags
+               line_type, return_of, flags
         FROM {kept} WHERE NOT {dropped}
     """)
-    con.execute(f"DROP TABLE IF EXISTS {LINE_TYPES}")
     write_rejected(con, stage=STAGE, raw=raw, source_id=source_id, kind="transactions",
                    columns=columns, detail_sql=detail)
     if options.drop_flags:
         write_rejected(con, stage=kept, raw=raw, source_id=source_id, kind="transactions",
                        columns=columns, reason_sql="'dropped_by_rule'",
-                       detail_sql=drop_detail.replace("flags", "s.flags"),
-                       where=dropped.replace("flags", "s.flags"))
-    con.execute(f"DROP TABLE {STAGE}")
+                       detail_sql=drop_detail, where=dropped.replace("flags", "s.flags"))
+    for table in (STAGE, LINE_TYPES, DUPS, CANCELLATIONS, RETURN_MATCH):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def match_returns(con: duckdb.DuckDBPyConnection) -> None:
-    """Net returns against their orders across all sources.
+def match_returns(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    """Net returns of earlier sources against purchases that arrived later.
 
-    Each return of a known customer is matched to that customer's latest earlier purchase of the
-    same product (an as-of join); returns with no such purchase are flagged
-    ``unmatched_return`` (typically a purchase from before the data starts).
+    Each return of a known customer is matched to that customer's latest earlier purchase of
+    the same product (an as-of join), when its source is cleaned. A return whose purchase came
+    in a source ingested afterwards is matched here; only those few rows are updated.
     """
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _crm_return_match AS
+    waiting = con.execute(
+        "SELECT count(*) FROM transactions WHERE source_id <> ? AND is_return "
+        "AND list_contains(flags, 'unmatched_return')", [source_id]).fetchone()[0]
+    if not waiting:
+        return
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {RETURN_MATCH} AS
         SELECT r.source_id, r.source_row, p.order_id
-        FROM (SELECT source_id, source_row, customer_id, product_id, ts FROM transactions
-              WHERE is_return AND customer_id IS NOT NULL) r
-        ASOF LEFT JOIN (SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
-                        FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL) p
-          ON r.customer_id = p.customer_id AND coalesce(r.product_id, '') = p.product_id
-         AND r.ts >= p.ts
+        FROM (SELECT source_id, source_row, customer_id, coalesce(product_id, '') AS product_id,
+                     ts FROM transactions
+              WHERE source_id <> {int(source_id)} AND is_return
+                AND list_contains(flags, 'unmatched_return')) r
+        ASOF JOIN (SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
+                   FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL) p
+          ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ts >= p.ts
     """)
-    con.execute("""
+    con.execute(f"""
         UPDATE transactions t SET
             return_of_order_id = m.order_id,
             flags = list_filter(t.flags, lambda f: f <> 'unmatched_return')
-                    || CASE WHEN m.order_id IS NULL THEN ['unmatched_return'] ELSE [] END
-        FROM _crm_return_match m
+        FROM {RETURN_MATCH} m
         WHERE t.source_id = m.source_id AND t.source_row = m.source_row
     """)
-    con.execute("DROP TABLE _crm_return_match")
+    con.execute(f"DROP TABLE {RETURN_MATCH}")
 
 
 ORDERS_VIEW = """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -150,7 +151,7 @@ def run_clean(con: duckdb.DuckDBPyConnection, kind: str, *, stage: RawStage, sou
                        columns=stage.columns, options=options)
         if kind == "transactions":
             progress.stage("progress.netting_returns")
-            match_returns(con)
+            match_returns(con, source_id)
             con.execute(ORDERS_VIEW)
 
 
@@ -182,63 +183,71 @@ def ingest_source(
     run = RunRecord(step=f"ingest.{kind}")
     run_id = run.reserve_id(con)
     inputs: dict[str, Any] = {"location": spec.location, "format": spec.format}
+    hashing = None
     if spec.path is not None:
-        progress.stage("progress.fingerprint", name=spec.name)
-        inputs["fingerprint"] = file_fingerprint(spec.path)
+        # hashlib and DuckDB both release the GIL: hash the file while DuckDB reads it.
+        hashing = ThreadPoolExecutor(max_workers=1)
+        fingerprint = hashing.submit(file_fingerprint, spec.path)
         inputs["bytes"] = spec.path.stat().st_size
-    source_id = int(con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0])
-    raw = raw_table_name(kind, source_id)
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="crmlens-") as tmp:
-        stage = stage_raw(con, spec, raw, source_id=source_id, kind=kind, tmpdir=Path(tmp),
-                          encoding=encoding, delimiter=delimiter, progress=progress)
-    if stage.rows_read == 0:
-        raise InputError("error.no_rows", path=spec.location)
-    if stage.malformed == stage.rows_read:
-        raise InputError("error.all_malformed", path=spec.location,
-                         delimiter=stage.options.get("delimiter", ","))
-    names = [c.name for c in stage.columns]
-    cols = {c.name: c for c in stage.columns}
-    samples = sample_values(con, raw, stage.columns)
-    detected = detect_roles(
-        kind, names, samples,
-        numeric_columns=frozenset(c.name for c in stage.columns if c.is_number),
-        temporal_columns=frozenset(c.name for c in stage.columns if c.is_temporal),
-    )
-    saved = settings.get("mappings", {}).get(kind, {})
-    if saved:
-        apply_overrides(detected, _mapping_from_json(kind, saved, names), "saved")
-    user = (parse_overrides(list(mapping), kind, names) if not isinstance(mapping, Mapping)
-            else parse_overrides([f"{k}={v or ''}" for k, v in mapping.items()], kind, names))
-    role_map = apply_overrides(detected, user, "user")
-    check_required(role_map, spec.location, names)
+    try:
+        source_id = int(con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0])
+        raw = raw_table_name(kind, source_id)
+        notes: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="crmlens-") as tmp:
+            stage = stage_raw(con, spec, raw, source_id=source_id, kind=kind, tmpdir=Path(tmp),
+                              encoding=encoding, delimiter=delimiter, progress=progress)
+        if stage.rows_read == 0:
+            raise InputError("error.no_rows", path=spec.location)
+        if stage.malformed == stage.rows_read:
+            raise InputError("error.all_malformed", path=spec.location,
+                             delimiter=stage.options.get("delimiter", ","))
+        names = [c.name for c in stage.columns]
+        cols = {c.name: c for c in stage.columns}
+        samples = sample_values(con, raw, stage.columns)
+        detected = detect_roles(
+            kind, names, samples,
+            numeric_columns=frozenset(c.name for c in stage.columns if c.is_number),
+            temporal_columns=frozenset(c.name for c in stage.columns if c.is_temporal),
+        )
+        saved = settings.get("mappings", {}).get(kind, {})
+        if saved:
+            apply_overrides(detected, _mapping_from_json(kind, saved, names), "saved")
+        user = (parse_overrides(list(mapping), kind, names) if not isinstance(mapping, Mapping)
+                else parse_overrides([f"{k}={v or ''}" for k, v in mapping.items()], kind, names))
+        role_map = apply_overrides(detected, user, "user")
+        check_required(role_map, spec.location, names)
 
-    chosen_dayfirst = _choose_dayfirst(con, stage, role_map, dayfirst,
-                                       settings.get("clean", {}).get("dayfirst", "auto"), notes)
-    options = build_clean_options(settings, dayfirst=chosen_dayfirst,
-                                  keep_duplicates=keep_duplicates, drop_flags=drop_flags)
+        chosen_dayfirst = _choose_dayfirst(con, stage, role_map, dayfirst,
+                                           settings.get("clean", {}).get("dayfirst", "auto"), notes)
+        options = build_clean_options(settings, dayfirst=chosen_dayfirst,
+                                      keep_duplicates=keep_duplicates, drop_flags=drop_flags)
 
-    replaced = [int(r[0]) for r in con.execute(
-        "SELECT source_id FROM sources WHERE kind = ? AND (location = ? OR ?)",
-        [kind, spec.location, replace]).fetchall()]
-    for old in replaced:
-        delete_source(con, old, kind)
+        replaced = [int(r[0]) for r in con.execute(
+            "SELECT source_id FROM sources WHERE kind = ? AND (location = ? OR ?)",
+            [kind, spec.location, replace]).fetchall()]
+        for old in replaced:
+            delete_source(con, old, kind)
 
-    run_clean(con, kind, stage=stage, source_id=source_id, mapping=role_map, options=options,
-              progress=progress)
-    loaded, rejected, reasons, flags = _counts(con, kind, source_id)
-    if loaded + rejected != stage.rows_read:
-        raise AccountingError("error.accounting", path=spec.location, read=stage.rows_read,
-                              loaded=loaded, rejected=rejected)
-    used_options = {**stage.options, "dayfirst": options.dayfirst,
-                    "keep_duplicates": options.keep_duplicates,
-                    "drop_flags": list(options.drop_flags)}
-    con.execute(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
-        [source_id, kind, spec.name, spec.location, spec.format, inputs.get("fingerprint"),
-         json.dumps(used_options), json.dumps(role_map.as_dict(), ensure_ascii=False),
-         json.dumps(names, ensure_ascii=False), stage.rows_read, loaded, rejected, run_id],
-    )
+        run_clean(con, kind, stage=stage, source_id=source_id, mapping=role_map, options=options,
+                  progress=progress)
+        loaded, rejected, reasons, flags = _counts(con, kind, source_id)
+        if loaded + rejected != stage.rows_read:
+            raise AccountingError("error.accounting", path=spec.location, read=stage.rows_read,
+                                  loaded=loaded, rejected=rejected)
+        if hashing is not None:
+            inputs["fingerprint"] = fingerprint.result()
+        used_options = {**stage.options, "dayfirst": options.dayfirst,
+                        "keep_duplicates": options.keep_duplicates,
+                        "drop_flags": list(options.drop_flags)}
+        con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
+            [source_id, kind, spec.name, spec.location, spec.format, inputs.get("fingerprint"),
+             json.dumps(used_options), json.dumps(role_map.as_dict(), ensure_ascii=False),
+             json.dumps(names, ensure_ascii=False), stage.rows_read, loaded, rejected, run_id],
+        )
+    finally:
+        if hashing is not None:
+            hashing.shutdown(wait=False)
     run.params = {"kind": kind, "source": spec.location, "options": used_options,
                   "mapping": role_map.as_dict(), "replaced_sources": replaced}
     run.inputs = [inputs]
