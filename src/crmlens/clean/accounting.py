@@ -54,7 +54,7 @@ DUPS = "_crm_dups"
 
 
 def build_duplicates(con: duckdb.DuckDBPyConnection, raw: str, columns: list[RawColumn],
-                     keep_duplicates: bool) -> None:
+                     keep_duplicates: bool) -> int:
     """Find exact duplicate rows: ``_crm_dups(_row, dup_rank, first_row)`` for each later copy.
 
     Hash first, compare exactly second: grouping ten million rows by one 64-bit hash is cheap,
@@ -64,7 +64,7 @@ def build_duplicates(con: duckdb.DuckDBPyConnection, raw: str, columns: list[Raw
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (_row BIGINT, dup_rank BIGINT, "
                 "first_row BIGINT)")
     if keep_duplicates or not columns:
-        return
+        return 0
     keys = ", ".join(c.ref for c in columns)
     con.execute(f"""
         INSERT INTO {DUPS}
@@ -76,10 +76,16 @@ def build_duplicates(con: duckdb.DuckDBPyConnection, raw: str, columns: list[Raw
             WINDOW w AS (PARTITION BY {keys} ORDER BY _row)
         ) WHERE dup_rank > 1
     """)
+    return int(con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0])
 
 
-def with_duplicates(source: str) -> str:
-    """``source`` with ``__dup_rank`` (1 for first copies) and ``__first_row`` attached."""
+def with_duplicates(source: str, any_duplicates: bool = True) -> str:
+    """``source`` with ``__dup_rank`` (1 for first copies) and ``__first_row`` attached.
+
+    Without duplicates the join is left out.
+    """
+    if not any_duplicates:
+        return f"(SELECT *, 1 AS __dup_rank, CAST(NULL AS BIGINT) AS __first_row FROM {source})"
     return (f"(SELECT t.*, coalesce(d.dup_rank, 1) AS __dup_rank, d.first_row AS __first_row "
             f"FROM {source} t LEFT JOIN {DUPS} d ON t._row = d._row)")
 

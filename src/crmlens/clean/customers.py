@@ -49,7 +49,7 @@ def clean_customers(
     def when(c: ex.RawColumn) -> str:
         return plan.timestamp(c, dayfirst=options.dayfirst)
 
-    build_duplicates(con, raw, columns, options.keep_duplicates)
+    dups = build_duplicates(con, raw, columns, options.keep_duplicates)
     reasons = row_checks(columns, "__customer_id IS NULL")
     reasons += [
         ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
@@ -84,7 +84,7 @@ def clean_customers(
             SELECT *,
                 row_number() OVER (PARTITION BY __customer_id ORDER BY _row) AS id_rank,
                 __customer_id IN (SELECT customer_id FROM customers) AS already_loaded
-            FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw))})
+            FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw, dups > 0))})
         )
     """)
     now = options.now.strftime("%Y-%m-%d")

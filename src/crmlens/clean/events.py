@@ -32,7 +32,7 @@ def clean_events(
         return build(r[role]) if role in r else default
 
     plan = ex.StagePlan()
-    build_duplicates(con, raw, columns, options.keep_duplicates)
+    dups = build_duplicates(con, raw, columns, options.keep_duplicates)
     reasons = row_checks(columns, "__customer_id IS NULL")
     reasons += [
         ("__customer_id IS NULL", "'missing_customer_id'", ex.lit(r["customer_id"].name)),
@@ -58,7 +58,7 @@ def clean_events(
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
         SELECT _row, __first_row AS first_row, {', '.join(f'__{n} AS {n}' for n in parsed)},
                {bad_value} AS bad_value, {reason} AS reason
-        FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw))})
+        FROM (SELECT *, {inner} FROM {plan.source(with_duplicates(raw, dups > 0))})
     """)
     now = options.now.strftime("%Y-%m-%d %H:%M:%S")
     flags = ("list_filter(["

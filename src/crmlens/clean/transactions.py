@@ -24,7 +24,7 @@ def _role(mapping: RoleMapping, cols: dict[str, ex.RawColumn], role: str) -> ex.
 
 
 def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
-               options: CleanOptions) -> tuple[str, str]:
+               options: CleanOptions, any_duplicates: bool = True) -> tuple[str, str]:
     """The parse query (one row per raw row, with its reject reason) and the detail SQL.
 
     Raw columns travel along so that the costlier presence and blank tests run only for the
@@ -80,7 +80,7 @@ def _stage_sql(raw: str, mapping: RoleMapping, cols: dict[str, ex.RawColumn],
                 {get('channel', ex.text)} AS __channel,
                 {get('region', ex.text)} AS __region,
                 {get('return_flag', ex.boolean, 'CAST(NULL AS BOOLEAN)')} AS __return_flag
-            FROM {plan.source(with_duplicates(_with_line_types(raw, r)))}
+            FROM {plan.source(with_duplicates(_with_line_types(raw, r), any_duplicates))}
         )
     """, detail_case
 
@@ -196,8 +196,8 @@ def clean_transactions(
     has_qty = mapping.column("quantity") is not None
     qty0 = "coalesce(qty, 1)" if has_qty else "1.0"
     _build_line_types(con, raw, mapping, cols, options)
-    build_duplicates(con, raw, columns, options.keep_duplicates)
-    stage_sql, detail = _stage_sql(raw, mapping, cols, options)
+    dups = build_duplicates(con, raw, columns, options.keep_duplicates)
+    stage_sql, detail = _stage_sql(raw, mapping, cols, options, dups > 0)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {STAGE} AS
         SELECT *,
@@ -269,8 +269,13 @@ def clean_transactions(
         drop_detail = f"array_to_string(list_intersect(s.flags, {drop_list}), ',')"
     else:
         dropped, drop_detail = "false", "NULL"
-    kept = (f"(SELECT k.*, m.order_id AS return_of, {all_flags} AS flags FROM {STAGE} k "
-            f"LEFT JOIN {RETURN_MATCH} m ON k._row = m._row WHERE k.reason IS NULL)")
+    # Only returns look up their match: the join probes thousands of rows, not millions.
+    kept = (f"(SELECT *, CAST(NULL AS VARCHAR) AS return_of, {flags} AS flags FROM {STAGE} "
+            f"WHERE reason IS NULL AND NOT is_return "
+            f"UNION ALL BY NAME "
+            f"SELECT k.*, m.order_id AS return_of, {all_flags} AS flags FROM {STAGE} k "
+            f"LEFT JOIN {RETURN_MATCH} m ON k._row = m._row "
+            f"WHERE k.reason IS NULL AND k.is_return)")
 
     con.execute(f"""
         INSERT INTO transactions
