@@ -70,7 +70,8 @@ def _profile_crmlens() -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
 
     def note(label: str, seconds: float) -> None:
-        records.append({"seconds": seconds, "statement": label})
+        background = threading.current_thread() is not threading.main_thread()
+        records.append({"seconds": seconds, "statement": label, "background": background})
 
     class Timed:
         def __init__(self, con: Any) -> None:
@@ -235,13 +236,18 @@ def _cpu_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _busy_now(seconds: float = 2.0) -> float:
+    """Cores in use by all processes, sampled over ``seconds``."""
+    b0, t0 = _cpu_busy_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    return (_cpu_busy_seconds() - b0) / (time.perf_counter() - t0)
+
+
 def wait_for_idle(max_wait: float, busy_limit: float = 0.3) -> float:
     """Wait (up to max_wait s) until the rest of the machine uses under busy_limit cores."""
     waited = 0.0
     while True:
-        b0, t0 = _cpu_busy_seconds(), time.perf_counter()
-        time.sleep(2.0)
-        busy = (_cpu_busy_seconds() - b0) / (time.perf_counter() - t0)
+        busy = _busy_now()
         if busy < busy_limit or waited >= max_wait:
             return busy
         if waited == 0:
@@ -431,27 +437,36 @@ def counts_detail(cases: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+_LABELS = (
+    ("CREATE OR REPLACE TEMP TABLE _crm_stage_tx", "stage: parse every value, classify lines, "
+     "reject reasons (one pass over the raw table)"),
+    ("CREATE TABLE raw_", "read_csv into the raw table"),
+    ("INSERT INTO transactions", "INSERT INTO transactions (signs, flags, order ids)"),
+    ("COMMIT", "COMMIT (the workspace file on disk)"),
+    ("INSERT INTO _crm_dups", "duplicate rows (hash, then exact window on candidates)"),
+    ("CREATE OR REPLACE TEMP TABLE _crm_order_ids", "distinct order ids (cancellation test)"),
+    ("CREATE OR REPLACE TEMP TABLE _crm_cancellations", "cancellation ids"),
+    ("CREATE OR REPLACE TEMP TABLE _crm_return_match", "ASOF join: returns to purchases"),
+    ("UPDATE transactions t SET return_of_order_id", "UPDATE transactions with matched returns"),
+    ("INSERT INTO rejected", "INSERT INTO rejected (original values as JSON)"),
+    ("CREATE OR REPLACE TEMP TABLE _crm_line_types", "line types per distinct product"),
+    ("SELECT quantile_cont", "outlier fences (quantiles)"),
+    ("SELECT count(*) FILTER (WHERE regexp_matches(o", "cancellation id style"),
+    ("SELECT count(*) FILTER (WHERE a > 12", "day-first detection"),
+    ("UPDATE raw_", "number the raw rows"),
+    ("SELECT * EXCLUDE (_row) FROM raw_", "sample for role detection"),
+)
+
+
 def _label(statement: str) -> str:
-    s = statement
-    for prefix, label in (
-        ("CREATE OR REPLACE TEMP TABLE _crm_stage_tx", "stage: parse every value, classify, "
-         "find duplicates (window), cancellation test"),
-        ("CREATE TABLE raw_", "read_csv into the raw table"),
-        ("INSERT INTO transactions", "INSERT INTO transactions (flags, signs, order ids)"),
-        ("COMMIT", "COMMIT (write raw + clean tables to the workspace file)"),
-        ("CREATE OR REPLACE TEMP TABLE _crm_return_match", "ASOF join: returns to purchases"),
-        ("UPDATE transactions t SET return_of_order_id", "UPDATE transactions with matches"),
-        ("INSERT INTO rejected", "INSERT INTO rejected (original values as JSON)"),
-        ("CREATE OR REPLACE TEMP TABLE _crm_line_types", "line types per distinct product"),
-        ("SELECT quantile_cont", "outlier fences (quantiles)"),
-        ("SELECT count(*) FILTER (WHERE regexp_matches(o", "cancellation id style (distinct ids)"),
-        ("SELECT count(*) FILTER (WHERE a > 12", "day-first detection"),
-        ("UPDATE raw_", "number the raw rows"),
-        ("SELECT * EXCLUDE (_row) FROM raw_", "sample for role detection"),
-    ):
-        if s.startswith(prefix):
+    for prefix, label in _LABELS:
+        if statement.startswith(prefix):
             return label
-    return s[:70] + ("…" if len(s) > 70 else "")
+    if statement.startswith("[python]"):
+        return statement
+    if statement.startswith("SELECT count(*) FROM raw_") and "starts_with" in statement:
+        return "any order id starting with C?"
+    return "`" + statement[:60].replace("|", "\\|") + ("…" if len(statement) > 60 else "") + "`"
 
 
 def profile_detail(case: dict[str, Any], top: int = 10) -> str:
@@ -463,9 +478,11 @@ def profile_detail(case: dict[str, Any], top: int = 10) -> str:
     which = ("the only run" if len(runs) == 1 else "the median run" if len(runs) % 2
              else "the faster of the two middle runs")
     grouped: dict[str, float] = {}
+    background: dict[str, float] = {}
     for rec in run["profile"]:
+        into = background if rec.get("background") else grouped
         label = _label(rec["statement"])
-        grouped[label] = grouped.get(label, 0.0) + rec["seconds"]
+        into[label] = into.get(label, 0.0) + rec["seconds"]
     total = run["seconds"]
     rest = total - sum(grouped.values())
     items = sorted(grouped.items(), key=lambda kv: -kv[1])
@@ -476,6 +493,8 @@ def profile_detail(case: dict[str, Any], top: int = 10) -> str:
     lines += [f"| {label} | {sec:.1f} | {sec / total:.0%} |" for label, sec in shown]
     lines.append(f"| everything else (other statements, Python) | {other:.1f} | "
                  f"{other / total:.0%} |")
+    lines += [f"| *in a background thread, overlapping the steps above:* {label} | {sec:.1f} | "
+              f"— |" for label, sec in sorted(background.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines)
 
 
@@ -518,8 +537,22 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(), "duckdb": duckdb.__version__,
         "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "numpy": numpy.__version__,
         "crmlens": crmlens.__version__, "commit": commit, "src_dirty": dirty,
-        "loadavg": os.getloadavg(),
+        "loadavg": os.getloadavg(), "busy_at_start": _busy_now(),
     }
+
+
+def source_digest() -> str:
+    """A hash of crmlens's source files, to notice edits made while the benchmark runs."""
+    import hashlib
+
+    import crmlens
+
+    digest = hashlib.sha256()
+    root = Path(crmlens.__file__).resolve().parent
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".toml") and path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _git(*args: str) -> str:
@@ -568,9 +601,8 @@ def render_section(cases: list[dict[str, Any]], info: dict[str, Any], args: argp
         f"{info['cores']} ({info['usable_cores']} usable)"
     lines.append(f"Machine: {info['cpu']}, {cores} cores, {info['ram_gib']:.1f} GiB RAM, "
                  f"{info['os']}; Python {info['python']}, duckdb {info['duckdb']}, pandas "
-                 f"{info['pandas']}, pyarrow {info['pyarrow']}, numpy {info['numpy']}. Load "
-                 f"average when the run started: {info['loadavg'][0]:.2f}. crmlens engine "
-                 f"settings: {settings_note()} (the defaults).")
+                 f"{info['pandas']}, pyarrow {info['pyarrow']}, numpy {info['numpy']}. crmlens "
+                 f"engine settings: {settings_note()} (the defaults).")
     lines.append("")
     rep = f"median of {args.repeat} runs each" if args.repeat > 1 else "one run each"
     lines.append(f"Times are wall seconds of the ingest call, peak RSS is the worker process's "
@@ -579,6 +611,10 @@ def render_section(cases: list[dict[str, Any]], info: dict[str, Any], args: argp
     lines.append(table(cases))
     lines.append("")
     busy = [r["other_cores_busy"] for c in cases for r in c["runs"] if "other_cores_busy" in r]
+    if busy and max(busy) > 0.25:
+        warnings = warnings + [f"other processes used up to {max(busy):.2f} cores during a "
+                               "measured run; the affected times are slower than the machine "
+                               "can do"]
     if busy:
         lines.append(f"CPU used by other processes while a run was measured: median "
                      f"{statistics.median(busy):.2f} cores, at most {max(busy):.2f} (of "
@@ -616,10 +652,11 @@ def render_section(cases: list[dict[str, Any]], info: dict[str, Any], args: argp
         for c in biggest.values():
             lines += [profile_detail(c), ""]
     lines += ["### How it is measured", ""]
-    largest = max((c["rows"] for c in cases), default=0)
+    largest = {c["variant"]: c["rows"] for c in sorted(cases, key=lambda c: c["rows"])}
     db_sizes = [f"{c['variant']} {c['rows']:,} rows: "
                 f"{c['summary']['crmlens_result']['db_bytes'] / 2**20:,.0f} MiB"
-                for c in cases if c["summary"]["crmlens_result"] and c["rows"] == largest]
+                for c in cases
+                if c["summary"]["crmlens_result"] and c["rows"] == largest[c["variant"]]]
     db_note = f"workspace file afterwards: {', '.join(db_sizes)}" if db_sizes else ""
     gen = ", ".join(f"{c['variant']} {c['rows']:,} rows in {c['generate_seconds']:.0f} s"
                     for c in cases if c["generate_seconds"])
@@ -751,14 +788,15 @@ def main(argv: list[str] | None = None) -> int:
     if drift:
         warnings.append("the pandas baseline's copies of crmlens constants differ: "
                         + ", ".join(drift) + " (update bench/_pandas_clean.py)")
-    if info["loadavg"][0] > 0.5:
-        warnings.append(f"load average {info['loadavg'][0]:.2f} at the start: something else "
-                        "may be running; figures may be slower than the machine can do")
+    if info["busy_at_start"] > 0.3:
+        print(f"note: {info['busy_at_start']:.1f} cores busy at the start; each run waits up to "
+              f"{args.wait_idle:.0f} s for the machine to be idle", file=sys.stderr)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']:.1f} GiB; duckdb "
-          f"{info['duckdb']}, pandas {info['pandas']}; load {info['loadavg'][0]:.2f}", flush=True)
+          f"{info['duckdb']}, pandas {info['pandas']}; {info['busy_at_start']:.2f} cores busy", flush=True)
 
+    digest = source_digest()
     cases = []
     tmp_root = Path(tempfile.mkdtemp(prefix="crmlens-bench-"))
     data_root = args.data_dir or tmp_root
@@ -801,6 +839,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _rmtree(tmp_root)
 
+    if source_digest() != digest:
+        warnings.append("crmlens's source files changed while the benchmark ran: the runs may "
+                        "not all have measured the same code")
+        print(f"warning: {warnings[-1]}", file=sys.stderr)
     print()
     print(table(cases))
     for line in _target_lines(cases):
