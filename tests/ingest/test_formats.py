@@ -229,3 +229,35 @@ def test_return_matched_to_a_purchase_from_a_later_ingest(tmp_path):
     assert row[0] == "800" and "unmatched_return" not in row[1]
     net = dict(ws.sql("SELECT order_id, net_amount FROM orders"))
     assert net["800"] == pytest.approx(5.0)
+
+
+def test_replacing_a_source_rematches_returns_of_other_sources(tmp_path):
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    buys = write_csv(tmp_path / "nov.csv", header + "O1,P1,2,2024-11-20 10:00,5,c1\n")
+    returns = write_csv(tmp_path / "dec.csv", header + "R9,P1,-1,2024-12-05 10:00,5,c1\n")
+    ws = Workspace(tmp_path / "ws")
+    ws.ingest("transactions", buys)
+    ws.ingest("transactions", returns)
+    assert ws.sql("SELECT return_of_order_id FROM transactions WHERE is_return")[0][0] == "O1"
+    buys.write_text(header + "O2,P2,2,2024-11-20 10:00,5,c1\n")  # O1 is gone from the export
+    ws.ingest("transactions", buys)
+    row = ws.sql("SELECT return_of_order_id, flags FROM transactions WHERE is_return")[0]
+    assert row[0] is None and "unmatched_return" in row[1]
+
+
+def test_full_width_cancellation_id(tmp_path):
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    path = write_csv(tmp_path / "fw.csv", header + "O1,P1,2,2024-11-20 10:00,5,c1\n"
+                                                   "ＣO1,P1,1,2024-11-21 10:00,5,c1\n")
+    r = Workspace(tmp_path / "ws").ingest("transactions", path)
+    assert r.flags_by_reason.get("cancellation") == 1
+
+
+def test_odd_order_ids_never_break_the_load(tmp_path):
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    path = write_csv(tmp_path / "odd.csv", header + ",P1,2,2024-11-20 10:00,5,c1\n"
+                                                    "CX9,P1,1,2024-11-21 10:00,5,c1\n"
+                                                    "123,P1,1,2024-11-22 10:00,5,c1\n")
+    r = Workspace(tmp_path / "ws").ingest("transactions", path)
+    assert r.rows_loaded == 3
+    assert r.flags_by_reason.get("derived_order_id") == 1

@@ -151,8 +151,8 @@ def _cancellation_test(con: duckdb.DuckDBPyConnection, raw: str,
     if order_col is None:
         return "false"
     if order_col.is_text and not con.execute(
-            f"SELECT count(*) FROM {raw} WHERE starts_with(ltrim({order_col.ref}), 'C') "
-            f"OR starts_with(ltrim({order_col.ref}), 'c')").fetchone()[0]:
+            f"SELECT count(*) FROM {raw} "
+            f"WHERE regexp_matches({order_col.ref}, '^\\s*[CcＣｃ]')").fetchone()[0]:
         return "false"  # no id starts with C: nothing to analyse
     oid = ex.identifier(order_col)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {ORDER_IDS} AS SELECT DISTINCT {oid} AS o FROM {raw}")
@@ -295,36 +295,43 @@ def clean_transactions(
 
 
 def match_returns(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
-    """Net returns of earlier sources against purchases that arrived later.
+    """Keep the returns of the other sources netted after this source changed.
 
-    Each return of a known customer is matched to that customer's latest earlier purchase of
-    the same product (an as-of join), when its source is cleaned. A return whose purchase came
-    in a source ingested afterwards is matched here; only those few rows are updated.
+    A return is matched to the customer's latest earlier purchase of the same product when its
+    own source is cleaned. Another source's return needs matching again when it found no
+    purchase then (the purchase may have arrived now) or when the order it pointed to is gone
+    (its source was replaced). Only those few rows are updated.
     """
-    waiting = con.execute(
-        "SELECT count(*) FROM transactions WHERE source_id <> ? AND is_return "
-        "AND list_contains(flags, 'unmatched_return')", [source_id]).fetchone()[0]
-    if not waiting:
-        return
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {RETURN_MATCH} AS
+        SELECT source_id, source_row, customer_id, coalesce(product_id, '') AS product_id, ts
+        FROM transactions t
+        WHERE source_id <> {int(source_id)} AND is_return AND customer_id IS NOT NULL
+          AND (list_contains(flags, 'unmatched_return')
+               OR (return_of_order_id IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM transactions p
+                   WHERE p.order_id = t.return_of_order_id AND NOT p.is_return)))
+    """)
+    if not con.execute(f"SELECT count(*) FROM {RETURN_MATCH}").fetchone()[0]:
+        con.execute(f"DROP TABLE {RETURN_MATCH}")
+        return
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _crm_rematch AS
         SELECT r.source_id, r.source_row, p.order_id
-        FROM (SELECT source_id, source_row, customer_id, coalesce(product_id, '') AS product_id,
-                     ts FROM transactions
-              WHERE source_id <> {int(source_id)} AND is_return
-                AND list_contains(flags, 'unmatched_return')) r
-        ASOF JOIN (SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
-                   FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL) p
+        FROM {RETURN_MATCH} r
+        ASOF LEFT JOIN (SELECT customer_id, coalesce(product_id, '') AS product_id, ts, order_id
+                        FROM transactions WHERE NOT is_return AND customer_id IS NOT NULL) p
           ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ts >= p.ts
     """)
-    con.execute(f"""
+    con.execute("""
         UPDATE transactions t SET
             return_of_order_id = m.order_id,
             flags = list_filter(t.flags, lambda f: f <> 'unmatched_return')
-        FROM {RETURN_MATCH} m
+                    || CASE WHEN m.order_id IS NULL THEN ['unmatched_return'] ELSE [] END
+        FROM _crm_rematch m
         WHERE t.source_id = m.source_id AND t.source_row = m.source_row
     """)
-    con.execute(f"DROP TABLE {RETURN_MATCH}")
+    con.execute(f"DROP TABLE {RETURN_MATCH}; DROP TABLE _crm_rematch")
 
 
 ORDERS_VIEW = """
