@@ -103,6 +103,36 @@ DDL: dict[str, str] = {
             attributes   JSON,
             flags        VARCHAR[] NOT NULL
         )""",
+    # A segmentation (RFM, clustering, rule-based ...): one row per run, its method, parameters
+    # and as-of date; run_id is the runs table's id of the step that made it.
+    "segment_runs": """
+        CREATE TABLE IF NOT EXISTS segment_runs (
+            run_id       INTEGER PRIMARY KEY,
+            name         VARCHAR NOT NULL,
+            method       VARCHAR NOT NULL,
+            as_of        DATE,
+            params       JSON,
+            n_segments   INTEGER NOT NULL,
+            n_customers  BIGINT NOT NULL,
+            created_at   TIMESTAMP NOT NULL,
+            notes        JSON
+        )""",
+    # Membership: one row per customer and run (segments within a run are mutually exclusive).
+    "segments": """
+        CREATE TABLE IF NOT EXISTS segments (
+            run_id       INTEGER NOT NULL,
+            customer_id  VARCHAR NOT NULL,
+            segment      VARCHAR NOT NULL
+        )""",
+    # Profile (persona) of each segment of a run: figures and texts as JSON.
+    "segment_profiles": """
+        CREATE TABLE IF NOT EXISTS segment_profiles (
+            run_id       INTEGER NOT NULL,
+            segment      VARCHAR NOT NULL,
+            position     INTEGER NOT NULL,
+            n_customers  BIGINT NOT NULL,
+            profile      JSON NOT NULL
+        )""",
 }
 
 # Values of transactions.line_type. Only 'product' lines are merchandise; the others are kept

@@ -1,0 +1,1 @@
+"""Customer features as of a date, computed as SQL in the engine."""

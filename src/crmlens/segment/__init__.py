@@ -1,0 +1,1 @@
+"""Segmentation: RFM, clustering, profiles, explanations, rule-based builder, migration."""
