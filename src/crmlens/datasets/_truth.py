@@ -312,3 +312,51 @@ class Tally:
             "confidence": ab / a if a else None,
             "lift": ab * n / (a * b) if a and b else None,
         }
+
+
+# Clearly separated segments, for checking that clustering recovers planted structure: tight
+# purchase rates (large r, alpha, a, b), two own categories per segment (about 90 % of lines),
+# a dominant channel and incomes a factor of two or more apart.
+SEPARATED_SEGMENTS: tuple[Segment, ...] = (
+    Segment(
+        "champions", 0.15, r=40.0, alpha=500.0, a=20.0, b=400.0, p=20.0, q=20.0, gamma=3000.0,
+        first_purchase=(0.0, 0.3), extra_lines=3.0,
+        category_weights=_weights(electronics=40, apparel=40),
+        channel_probs=(0.05, 0.9, 0.05), review_prob=0.3, mean_review=4.6,
+        opens_per_year=40.0, click_prob=0.4, tickets_per_year=0.5, income_median=320_000.0,
+    ),
+    Segment(
+        "loyal", 0.20, r=40.0, alpha=1300.0, a=10.0, b=400.0, p=20.0, q=20.0, gamma=1500.0,
+        first_purchase=(0.0, 0.3), extra_lines=3.0,
+        category_weights=_weights(home=40, grocery=40),
+        channel_probs=(0.9, 0.05, 0.05), review_prob=0.2, mean_review=4.2,
+        opens_per_year=15.0, click_prob=0.2, tickets_per_year=1.0, income_median=150_000.0,
+    ),
+    Segment(
+        "new", 0.15, r=40.0, alpha=800.0, a=5.0, b=200.0, p=20.0, q=20.0, gamma=800.0,
+        first_purchase=(0.85, 1.0), extra_lines=3.0,
+        category_weights=_weights(beauty=40, toys=40),
+        channel_probs=(0.1, 0.8, 0.1), review_prob=0.15, mean_review=3.9,
+        opens_per_year=10.0, click_prob=0.15, tickets_per_year=1.5, income_median=70_000.0,
+    ),
+    Segment(
+        "at_risk", 0.25, r=40.0, alpha=2000.0, a=40.0, b=60.0, p=20.0, q=20.0, gamma=1500.0,
+        first_purchase=(0.0, 0.3), extra_lines=3.0,
+        category_weights=_weights(books=40, sports=40),
+        channel_probs=(0.05, 0.05, 0.9), review_prob=0.12, mean_review=3.0,
+        opens_per_year=4.0, click_prob=0.08, tickets_per_year=3.0, income_median=110_000.0,
+    ),
+    Segment(
+        "lost", 0.25, r=40.0, alpha=4000.0, a=80.0, b=20.0, p=20.0, q=20.0, gamma=800.0,
+        first_purchase=(0.0, 0.2), extra_lines=3.0,
+        category_weights=_weights(health=40, pets=40),
+        channel_probs=(0.1, 0.1, 0.8), review_prob=0.1, mean_review=2.2,
+        opens_per_year=1.0, click_prob=0.03, tickets_per_year=2.0, income_median=35_000.0,
+    ),
+)
+
+# Planted segment models selectable in the generator (``segment_model``).
+SEGMENT_MODELS: dict[str, tuple[Segment, ...]] = {
+    "default": SEGMENTS,
+    "separated": SEPARATED_SEGMENTS,
+}

@@ -246,6 +246,7 @@ class _Setup:
     start_min: int  # window start, minutes since 1970-01-01 (naive local time)
     end_min: int  # exclusive end of the window
     window_days: float
+    segments: tuple[tr.Segment, ...]  # the planted segment model (see tr.SEGMENT_MODELS)
     cat: _Catalogue
     seg: dict[str, np.ndarray]  # Segment field -> value per segment
     seg_cum: np.ndarray
@@ -263,18 +264,20 @@ def _flat_cum(rows: list[tuple[float, ...]]) -> np.ndarray:
     return out
 
 
-def _make_setup(seed: int, n_products: int, start_day: int, end_day: int, messy: bool) -> _Setup:
+def _make_setup(seed: int, n_products: int, start_day: int, end_day: int, messy: bool,
+                segments: tuple[tr.Segment, ...] = tr.SEGMENTS) -> _Setup:
     fields = ("share", "r", "alpha", "a", "b", "p", "q", "gamma", "extra_lines", "review_prob",
               "mean_review", "opens_per_year", "click_prob", "tickets_per_year", "income_median")
-    seg = {f: np.array([getattr(s, f) for s in tr.SEGMENTS]) for f in fields}
-    seg["fp_lo"] = np.array([s.first_purchase[0] for s in tr.SEGMENTS])
-    seg["fp_hi"] = np.array([s.first_purchase[1] for s in tr.SEGMENTS])
+    seg = {f: np.array([getattr(s, f) for s in segments]) for f in fields}
+    seg["fp_lo"] = np.array([s.first_purchase[0] for s in segments])
+    seg["fp_hi"] = np.array([s.first_purchase[1] for s in segments])
     return _Setup(
         seed=seed, messy=messy, start_min=start_day * _DAY, end_min=(end_day + 1) * _DAY,
-        window_days=float(end_day + 1 - start_day), cat=_build_catalogue(seed, n_products),
+        window_days=float(end_day + 1 - start_day), segments=segments,
+        cat=_build_catalogue(seed, n_products),
         seg=seg, seg_cum=_flat_cum([tuple(seg["share"])]),
-        cat_cum=_flat_cum([s.category_weights for s in tr.SEGMENTS]),
-        chan_cum=_flat_cum([s.channel_probs for s in tr.SEGMENTS]),
+        cat_cum=_flat_cum([s.category_weights for s in segments]),
+        chan_cum=_flat_cum([s.channel_probs for s in segments]),
         region_cum=_flat_cum([tr.REGION_WEIGHTS]),
         date_cum=_flat_cum([tuple(f[1] for f in DATE_FORMATS)]),
         money_cum=_flat_cum([tuple(f[1] for f in MONEY_FORMATS)]),
@@ -301,7 +304,7 @@ class _Block:
 def _simulate_block(st: _Setup, block: int, first: int, n: int, order_base: int,
                     stream: int = _STREAM_BLOCKS) -> _Block:
     rngs = [_rng(st.seed, stream, block, part) for part in range(5)]
-    tally = tr.Tally(len(tr.SEGMENTS), len(st.cat.pairs))
+    tally = tr.Tally(len(st.segments), len(st.cat.pairs))
     cust = _simulate_customers(st, rngs[_PART_CUSTOMERS], first, n)
     orders = _simulate_orders(st, rngs[_PART_ORDERS], cust, order_base)
     cust["first_minute"], cust["last_minute"] = orders["first_minute"], orders["last_minute"]
@@ -312,7 +315,7 @@ def _simulate_block(st: _Setup, block: int, first: int, n: int, order_base: int,
         lines = _inject_defects(st, rngs[_PART_MESSY], lines, orders, tally)
     _tally_customers(tally, cust, orders)
     del lines["line_order"]
-    tally.rows += np.bincount(cust["seg"][lines["cust"] - first], minlength=len(tr.SEGMENTS))
+    tally.rows += np.bincount(cust["seg"][lines["cust"] - first], minlength=len(st.segments))
     tally.transaction_rows += lines["cust"].size
     tally.event_rows += events["cust"].size
     return _Block(cust, lines, events, tally, orders["n"])
@@ -322,7 +325,7 @@ def _simulate_customers(st: _Setup, rng: np.random.Generator, first: int,
                         n: int) -> dict[str, np.ndarray]:
     """Latent parameters and purchase history of ``n`` customers (BG/NBD, exactly)."""
     s = st.seg
-    seg = np.minimum(_pick(st.seg_cum, 0, rng.random(n), 0), len(tr.SEGMENTS) - 1)
+    seg = np.minimum(_pick(st.seg_cum, 0, rng.random(n), 0), len(st.segments) - 1)
     lam = rng.gamma(s["r"][seg], 1.0 / s["alpha"][seg])
     p = np.maximum(rng.beta(s["a"][seg], s["b"][seg]), 1e-12)
     nu = rng.gamma(s["q"][seg], 1.0 / s["gamma"][seg])
@@ -418,7 +421,7 @@ def _simulate_lines(st: _Setup, rng: np.random.Generator, orders: dict,
     qty = np.maximum(np.floor(scale[line_order] + rng.random(line_order.size)), 1).astype(np.int64)
 
     value = np.bincount(line_order, weights=qty * cents, minlength=n_ord) / 100.0
-    tally.order_value += np.bincount(orders["seg"], weights=value, minlength=len(tr.SEGMENTS))
+    tally.order_value += np.bincount(orders["seg"], weights=value, minlength=len(st.segments))
     tally.product_lines += line_order.size
     _tally_pairs(tally, cat, line_order, product)
     return {
@@ -452,7 +455,7 @@ def _tally_pairs(tally: tr.Tally, cat: _Catalogue, line_order: np.ndarray,
 
 
 def _tally_customers(tally: tr.Tally, cust: dict, orders: dict) -> None:
-    n_seg, seg = len(tr.SEGMENTS), cust["seg"]
+    n_seg, seg = tally.n_segments, cust["seg"]
     tally.customers += np.bincount(seg, minlength=n_seg)
     tally.repeat_purchases += np.bincount(seg, weights=cust["repeats"], minlength=n_seg).astype(
         np.int64)
@@ -472,7 +475,7 @@ def _simulate_events(st: _Setup, rng: np.random.Generator, cust: dict, orders: d
     r_min = np.minimum(orders["minute"][reviewed] + 1
                        + rng.exponential(3 * _DAY, reviewed.size).astype(np.int64), end)
     r_score = 1 + rng.binomial(4, (s["mean_review"][oseg[reviewed]] - 1.0) / 4.0)
-    n_seg = len(tr.SEGMENTS)
+    n_seg = len(st.segments)
     tally.reviews += np.bincount(oseg[reviewed], minlength=n_seg)
     tally.review_score += np.bincount(oseg[reviewed], weights=r_score, minlength=n_seg)
 
@@ -762,7 +765,7 @@ def _truth_customers_table(st: _Setup, cust: dict, cust_ids: pa.Array) -> pa.Tab
     dropout = np.where(cust["alive"], 0, cust["last_minute"])
     return pa.table({
         "customer_id": cust_ids,
-        "segment": pc.take(pa.array([s.name for s in tr.SEGMENTS]), cust["seg"]),
+        "segment": pc.take(pa.array([s.name for s in st.segments]), cust["seg"]),
         "first_purchase": _timestamps(cust["first_minute"]),
         "lambda": pa.array(cust["lam"]),
         "p": pa.array(cust["p"]),
@@ -846,13 +849,13 @@ def _customers_for_rows(st: _Setup, n_rows: int) -> int:
     and free of the heavy tail a simulation would have); rows per order, which depend on the
     basket de-duplication and the messy-mode additions, are measured on a pilot simulation.
     """
-    pilot = tr.Tally(len(tr.SEGMENTS), len(st.cat.pairs))
+    pilot = tr.Tally(len(st.segments), len(st.cat.pairs))
     for b in range(_PILOT_BLOCKS):
         pilot.add(_simulate_block(st, b, b * _BLOCK, _BLOCK, 0, stream=_STREAM_PILOT).tally)
     rows_per_customer = sum(
         s.share * tr.segment_expectations(s, st.window_days)["orders"]
         * pilot.rows[i] / max(int(pilot.orders[i]), 1)
-        for i, s in enumerate(tr.SEGMENTS)
+        for i, s in enumerate(st.segments)
     )
     return max(1, round(n_rows / rows_per_customer))
 
@@ -871,6 +874,7 @@ def generate_dataset(
     header_lang: str = "en",
     progress: Callable[[int, int], None] | None = None,
     chunk_size: int = 50_000,
+    segment_model: str = "default",
 ) -> GeneratedDataset:
     """Write a synthetic CRM data set drawn from a planted model, with its ground truth.
 
@@ -905,6 +909,12 @@ def generate_dataset(
     chunk_size : int, default 50_000
         Customers per chunk written at a time (rounded up to a multiple of 2048); bounds the
         memory used, whatever the size of the data set.
+    segment_model : {"default", "separated"}, default "default"
+        The planted segments. "default" is the realistic model, whose segments overlap as real
+        ones do (their BG/NBD behaviour is stochastic, so even a supervised classifier cannot
+        tell them apart perfectly). "separated" plants the same five segment names with tight
+        purchase rates, distinct incomes and strongly distinct category and channel
+        preferences, so that clustering methods can be checked for recovering them.
 
     Returns
     -------
@@ -927,10 +937,14 @@ def generate_dataset(
     the Gamma-Gamma model, approximated through integer quantities (see ``truth.json``).
     """
     _validate(n_customers, n_transactions, n_products, seed, fmt, header_lang, chunk_size)
+    if segment_model not in tr.SEGMENT_MODELS:
+        raise InputError("error.generator.bad_segment_model", value=segment_model,
+                         allowed=", ".join(tr.SEGMENT_MODELS))
     start_day, end_day = _parse_day(start, "start"), _parse_day(end, "end")
     if end_day < start_day:
         raise InputError("error.generator.bad_window", start=start, end=end)
-    st = _make_setup(int(seed), int(n_products), start_day, end_day, bool(messy))
+    st = _make_setup(int(seed), int(n_products), start_day, end_day, bool(messy),
+                     tr.SEGMENT_MODELS[segment_model])
     if n_transactions is not None:
         n_customers = _customers_for_rows(st, int(n_transactions))
 
@@ -941,7 +955,7 @@ def generate_dataset(
     paths["truth_customers"] = out / "truth_customers.parquet"
     blocks_per_chunk = max(1, math.ceil(chunk_size / _BLOCK))
     n_blocks = math.ceil(n_customers / _BLOCK)
-    tally = tr.Tally(len(tr.SEGMENTS), len(st.cat.pairs))
+    tally = tr.Tally(len(st.segments), len(st.cat.pairs))
     names = _name_table()
     order_base = 0
 
@@ -999,10 +1013,10 @@ def _write_chunk(st: _Setup, sinks: dict[str, _Sink], blocks: list[_Block],
 def _truth_document(st: _Setup, tally: tr.Tally, n_customers: int, n_transactions: int | None,
                     start: str, end: str, seed: int, fmt: str, header_lang: str) -> dict:
     cat = st.cat
-    expect = [tr.segment_expectations(s, st.window_days) for s in tr.SEGMENTS]
-    order_weights = np.array([s.share * e["orders"] for s, e in zip(tr.SEGMENTS, expect)])
-    extra = np.array([s.extra_lines for s in tr.SEGMENTS])
-    pref = np.array([s.category_weights for s in tr.SEGMENTS])
+    expect = [tr.segment_expectations(s, st.window_days) for s in st.segments]
+    order_weights = np.array([s.share * e["orders"] for s, e in zip(st.segments, expect)])
+    extra = np.array([s.extra_lines for s in st.segments])
+    pref = np.array([s.category_weights for s in st.segments])
 
     def pi(j):  # per-segment probability that one draw is product j
         return pref[:, cat.category[j]] * cat.popularity[j]
@@ -1018,7 +1032,7 @@ def _truth_document(st: _Setup, tally: tr.Tally, n_customers: int, n_transaction
         })
 
     segments = []
-    for i, (s, e) in enumerate(zip(tr.SEGMENTS, expect)):
+    for i, (s, e) in enumerate(zip(st.segments, expect)):
         segments.append({
             "name": s.name, "share": s.share,
             "bgnbd": {"r": s.r, "alpha": s.alpha, "a": s.a, "b": s.b},
