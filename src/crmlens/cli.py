@@ -477,6 +477,10 @@ def status(
     out.print(src)
 
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from crmlens import cli_features  # noqa: E402,F401
+
+
 def main() -> None:
     """Entry point of the ``crmlens`` script."""
     app()

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +266,58 @@ class Workspace:
 
         with self.reader() as con:
             return quality_summary(con)
+
+    def features(self, *, as_of: str | date | None = None, lang: str = "en",
+                 progress: Progress = NO_PROGRESS):
+        """Compute customer features as of a date and store them (table ``customer_features``).
+
+        Parameters
+        ----------
+        as_of : str (YYYY-MM-DD) or date, optional
+            Only transactions before this date are used. Default: the day after the last
+            transaction. Features already stored for this date are replaced.
+        lang : {"en", "zh"}, default "en"
+            Language of the labels in the result's summary.
+
+        Returns
+        -------
+        crmlens.features.FeatureResult
+            With ``summary`` filled and ``run_id`` the step's row in ``runs``.
+        """
+        from crmlens.features import compute_features, store_features, summarise
+        from crmlens.features._compute import parse_as_of
+
+        day = parse_as_of(as_of)  # a bad date fails before the workspace is touched
+        if not self.exists():
+            raise WorkspaceError("error.workspace_missing", path=str(self.path))
+        with self.writer() as con, store.transaction(con):
+            run = runs_mod.RunRecord("features", params={"as_of": as_of and str(day)})
+            result = compute_features(con, as_of=day, progress=progress)
+            run.reserve_id(con)
+            store_features(con, result, run_id=run.run_id)
+            summarise(con, result, lang)
+            con.execute(f"DROP TABLE IF EXISTS {result.table}")
+            run.params["as_of"] = result.as_of.isoformat()
+            run.row_counts = {"customers": result.n_customers, "features": len(result.columns)}
+            result.run_id = run.write(con)
+        return result
+
+    def read_features(self, *, as_of: str | date | None = None):
+        """The stored features of one as-of date (default: the latest) as a DataFrame.
+
+        Parameters
+        ----------
+        as_of : str (YYYY-MM-DD) or date, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``as_of``, ``customer_id`` and one column per feature.
+        """
+        from crmlens.features import read_features
+
+        with self.reader() as con:
+            return read_features(con, as_of=as_of)
 
     def report(self, *, lang: str = "en", out: str | Path | None = None,
                title: str | None = None) -> Path:
