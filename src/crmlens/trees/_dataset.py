@@ -47,6 +47,14 @@ def _sorted_categories(series: pd.Series) -> tuple:
     return tuple(_python_value(v) for v in values)
 
 
+def _codes(series: pd.Series, categories: tuple) -> np.ndarray:
+    """Category positions as floats; NaN for missing values and unseen categories."""
+    codes = pd.Index(list(categories), dtype=object).get_indexer(
+        series.astype(object)).astype(np.float64)
+    codes[codes < 0] = np.nan
+    return codes
+
+
 def _numeric(series: pd.Series, name) -> np.ndarray:
     try:
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -79,8 +87,7 @@ def encode_fit(estimator, X, *, allow_nan: bool) -> tuple[np.ndarray, ColumnInfo
             series = X.iloc[:, position]
             if _is_categorical(series):
                 cats = _sorted_categories(series)
-                codes = pd.Categorical(series, categories=list(cats)).codes.astype(np.float64)
-                codes[codes < 0] = np.nan
+                codes = _codes(series, cats)
                 columns.append(codes)
                 categorical.append(True)
                 categories.append(cats)
@@ -118,8 +125,7 @@ def encode_predict(estimator, X, info: ColumnInfo, *, allow_nan: bool) -> np.nda
             series = X.iloc[:, position]
             cats = info.categories[position]
             if cats is not None:
-                codes = pd.Categorical(series, categories=list(cats)).codes.astype(np.float64)
-                codes[codes < 0] = np.nan
+                codes = _codes(series, cats)
                 columns.append(codes)
             else:
                 columns.append(_numeric(series, X.columns[position]))
