@@ -80,3 +80,14 @@ def definition(name: str) -> FeatureDef:
 def static_names() -> list[str]:
     """Names of the fixed (non-family) features, in catalogue order."""
     return [d.name for d in _definitions() if not d.family]
+
+
+def catalogue_markdown() -> str:
+    """The feature table of docs/features.md, generated from the catalogue."""
+    lines = ["| name | kind | unit | definition | label (en) | label (zh) |",
+             "|---|---|---|---|---|---|"]
+    for d in _definitions():
+        cells = [f"`{d.name}`", d.kind, d.unit or "—", d.definition, d.labels["en"],
+                 d.labels["zh"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
