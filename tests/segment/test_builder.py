@@ -62,7 +62,8 @@ def con():
         f'is_member BOOLEAN, "{ODD.replace(chr(34), chr(34) * 2)}" DOUBLE)')
     con.executemany("INSERT INTO customer_features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(LATEST, *r) for r in ROWS] + [(EARLIER, *r) for r in EARLY_ROWS])
-    con.execute("INSERT INTO customers (source_id, source_row, customer_id, flags) VALUES (1, 1, 'c01', [])")
+    con.execute("INSERT INTO customers (source_id, source_row, customer_id, flags) "
+                "VALUES (1, 1, 'c01', [])")
     for run_id, name, labels in RUNS:
         con.execute("INSERT INTO segment_runs VALUES (?, ?, 'rfm', ?, '{}', ?, ?, ?, NULL)",
                     [run_id, name, LATEST, len(set(labels.values())), len(labels),
@@ -167,7 +168,7 @@ def test_a_parsed_expression_can_be_passed(con):
     ("segment('vip') UNION segment('rfm', 'Lost')", ["c01", "c03", "c05", "c07", "c08"]),
     ("segment('vip') INTERSECT recency_days < 8", ["c01"]),
     ("segment('vip') AND NOT segment('rfm', 'Champions')", ["c03"]),
-    # INTERSECT first (as in SQL): Lost ∪ (vip ∩ non-members), not (Lost ∪ vip) ∩ non-members
+    # INTERSECT binds first, as in SQL: Lost ∪ (vip ∩ non-members)
     ("segment('rfm','Lost') UNION segment('vip') INTERSECT is_member = FALSE", ["c05", "c08"]),
     ("(segment('rfm','Lost') UNION segment('vip')) INTERSECT is_member = FALSE", ["c08"]),
     ("segment('vip') EXCEPT segment('rfm','Champions') UNION segment('rfm', 'Lost')",

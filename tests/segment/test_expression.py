@@ -337,3 +337,9 @@ def test_alternating_set_operations_are_capped():
     err = error_of(text)
     assert err.key == "error.segment_expr_too_complex"
     assert text[err.position - 1:].startswith("frequency")  # the operand that goes too deep
+
+
+def test_unquoted_text_value_gets_a_quoting_hint():
+    err = error_of("region = 华东")
+    assert err.key == "error.segment_expr_unquoted_text" and err.position == 10
+    assert "'华东'" in err.message(lang="zh")

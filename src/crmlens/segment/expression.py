@@ -39,7 +39,8 @@ _FULLWIDTH = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH["\u3000"] = " "
 for _kept in ("\uff07", "\uff02", "\uff1b"):  # ＇ ＂ ；
     del _FULLWIDTH[_kept]
-_SMART_QUOTES = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033\uff07\uff02\u300c\u300d"
+_SMART_QUOTES = ("\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033"  # ‘’‚‛“”„‟′″
+                 "\uff07\uff02\u300c\u300d")  # ＇＂「」
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _CONTEXT_WIDTH = 60  # characters of the offending line shown either side of the caret
 
@@ -592,6 +593,9 @@ class _Parser:
         if token.kind == "end":
             return ExpressionError("error.segment_expr_expected_value_end", self.text,
                                    token.index, after=after)
+        if token.kind == "ident":  # region = 华东: text without its quotes
+            return ExpressionError("error.segment_expr_unquoted_text", self.text, token.index,
+                                   value=self._shown(token))
         return ExpressionError("error.segment_expr_expected_value", self.text, token.index,
                                after=after, found=self._shown(token))
 
