@@ -123,3 +123,23 @@ def test_bad_input_raises_input_errors():
     assert err.value.key == "error.trees.method"
     with pytest.raises(InputError):
         explain_segments(pd.DataFrame({"d": pd.to_datetime(["2024-01-01"] * 100)}), segment)
+
+
+def test_tiny_segment_without_a_leaf_is_reported_and_callable_labels_work():
+    X, segment = _separated(2000, seed=4)
+    segment = segment.copy()
+    segment[:5] = 9  # five rows: below the smallest leaf
+
+    class Definition:  # the shape of a feature-catalogue entry
+        unit = "days"
+
+        def label(self, lang):
+            return {"en": "Recency", "zh": "最近购买间隔"}[lang]
+
+    result = explain_segments(X, segment, lang="zh",
+                              feature_labels=lambda name: Definition()
+                              if name == "recency_days" else None)
+    tiny = next(s for s in result.segments if s.segment == 9)
+    assert tiny.rules == () and tiny.size == 5
+    assert "细分 9：决策树中没有预测该细分的叶节点。" in result.to_text()
+    assert any("最近购买间隔" in r.text for s in result.segments for r in s.rules)
