@@ -40,9 +40,9 @@ from crmlens.segment.expression import (
     Not,
     SegmentRef,
     SetOp,
+    Token,
     parse_date,
     parse_expression,
-    Token,
 )
 
 log = logging.getLogger(__name__)
@@ -469,9 +469,12 @@ def _waterfall(con: duckdb.DuckDBPyConnection, rules: Sequence[tuple[str, Expr |
     base = (_BASE + f", m AS (SELECT f.customer_id, {flags} FROM f), "
             f"a AS (SELECT *, CASE {first} END AS rule_no FROM m) ")
     bound = [day, *params]
-    assigned = con.execute(base + "SELECT customer_id, rule_no FROM a"
-                           + ("" if default_label else " WHERE rule_no IS NOT NULL")
-                           + " ORDER BY customer_id", bound).df()
+    # Labels are bound parameters too, and picked in SQL: no per-customer work in Python.
+    pick = " ".join(f"WHEN {i} THEN ?" for i in range(1, len(labels) + 1))
+    assigned = con.execute(
+        base + f"SELECT customer_id, CASE rule_no {pick} ELSE ? END AS segment FROM a"
+        + ("" if default_label else " WHERE rule_no IS NOT NULL") + " ORDER BY customer_id",
+        [*bound, *labels, default_label.strip() if default_label else None]).df()
     tallies = ", ".join(f"count(*) FILTER (WHERE m{i}), count(*) FILTER (WHERE rule_no = {i})"
                         for i in range(1, len(conditions) + 1))
     row = con.execute(base + f"SELECT count(*), count(*) FILTER (WHERE rule_no IS NULL), "
@@ -487,14 +490,8 @@ def _waterfall(con: duckdb.DuckDBPyConnection, rules: Sequence[tuple[str, Expr |
     counts.append({"position": None, "segment": default_label.strip() if default_label else None,
                    "rule": None, "matched": unmatched, "assigned": kept, "taken_earlier": 0,
                    "share": kept / total if total else 0.0})
-    names = pd.Series(labels, index=range(1, len(labels) + 1))
-    segment = assigned["rule_no"].map(names)
-    if default_label:
-        segment = segment.fillna(default_label.strip())
-    frame = pd.DataFrame({"customer_id": assigned["customer_id"].astype(str),
-                          "segment": segment.astype(str)})
     table = pd.DataFrame(counts).astype({"position": "Int64"})
-    return frame, table, day
+    return assigned, table, day
 
 
 def _rule_text(rule: Expr | str) -> str:
