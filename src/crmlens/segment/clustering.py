@@ -49,6 +49,7 @@ QUADRATIC_METHODS = frozenset({"agglomerative", "spectral", "dbscan", "hdbscan"}
 DENSITY_METHODS = frozenset({"dbscan", "hdbscan"})
 NOISE = -1
 _RESTARTED = frozenset({"kmeans", "minibatch_kmeans", "kprototypes"})
+_SPECTRAL_NEIGHBOURS = 15  # a connected k-nearest-neighbour graph on customer samples
 _EPS_QUANTILE = 0.9  # automatic DBSCAN eps: this quantile of the k-th neighbour distance
 _CHUNK = 65_536
 _METHOD_NAMES = {"kmeans": "k-means", "minibatch_kmeans": "mini-batch k-means",
@@ -68,6 +69,13 @@ def _nearest(X: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         idx[s:s + _CHUNK] = d.argmin(axis=1)
         dist[s:s + _CHUNK] = np.sqrt(np.maximum(d[np.arange(len(b)), idx[s:s + _CHUNK]], 0.0))
     return idx, dist
+
+
+def _checked(X):
+    """DataFrames pass as they are (mixed types); anything else must be a numeric 2D array."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    return check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
 
 
 class _CentroidModel:
@@ -191,20 +199,31 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return GaussianMixture(n_components=k, covariance_type=self.covariance_type,
                                    n_init=n_init or self.n_init or 1, random_state=seed)
         if m == "birch":
-            return Birch(n_clusters=k)
+            return Birch(n_clusters=None)
         if m == "kprototypes":
             return KPrototypes(n_clusters=k, categorical=self.preprocessor_categorical_,
                                n_init=n_init or self.n_init or 4, random_state=seed)
         if m == "agglomerative":
             return AgglomerativeClustering(n_clusters=k, linkage=self.linkage)
         return SpectralClustering(n_clusters=k, affinity="nearest_neighbors",
-                                  random_state=seed, n_neighbors=min(10, max(2, k)))
+                                  random_state=seed, n_neighbors=_SPECTRAL_NEIGHBOURS)
 
     def _fit_k(self, Z: np.ndarray, k: int, seed: int, n_init: int | None = None):
         """A fitted model with ``predict`` for a method that takes k."""
         est = self._estimator(k, seed, n_init)
+        if self.method == "spectral":
+            est.set_params(n_neighbors=max(2, min(_SPECTRAL_NEIGHBOURS, len(Z) - 1)))
         if self.method in ("agglomerative", "spectral"):
             return _CentroidModel(Z, est.fit_predict(Z))
+        if self.method == "birch":
+            # Global step: k-means on the CF subclusters weighted by their sizes; scikit-learn's
+            # default (unweighted agglomerative) merged clearly separate groups in our tests.
+            sub = est.fit(Z).labels_
+            weights = np.bincount(sub, minlength=len(est.subcluster_centers_))
+            k = min(k, len(est.subcluster_centers_))
+            glob = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(
+                est.subcluster_centers_, sample_weight=weights)
+            return _CentroidModel(Z, glob.labels_[sub])
         return est.fit(Z)
 
     def _embed(self, Z: np.ndarray) -> np.ndarray:
@@ -235,6 +254,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self : Segmenter
         """
         self._check_params()
+        X = _checked(X)
         validate_data(self, X, skip_check_array=True, reset=True)
         self.preprocessor_ = self._make_preprocessor()
         Z = self._to_model_space(X, fit=True)
@@ -380,6 +400,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             Labels; -1 is the noise group.
         """
         check_is_fitted(self, "labels_")
+        X = _checked(X)
         validate_data(self, X, skip_check_array=True, reset=False)
         return self._assign(self._to_model_space(X, fit=False))
 

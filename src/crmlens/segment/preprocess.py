@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["CustomerPreprocessor", "FeaturePlan"]
 
@@ -91,10 +91,11 @@ class FeaturePlan:
 
 def _as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"Found array with shape {X.shape}; at least 1 sample and 1 "
+                             "feature are required.")
         return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead.")
+    arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
