@@ -275,7 +275,7 @@ def test_waterfall_with_segment_rules_and_earlier_date(con):
     ([(" ", "frequency > 1")], None, "error.segment_waterfall_label_empty"),
     ([("A", "frequency > 1", "x")], None, "error.segment_waterfall_rule_shape"),
     ([("A", "frequency > 1")], "A", "error.segment_waterfall_default_label"),
-    ([("A", "frequency > 1"), ("B", "frequency >")], None, "error.segment_waterfall_rule"),
+    ([("A", "frequency > 1"), ("B", "frequency >")], None, "error.segment_waterfall_rule_failed"),
 ])
 def test_waterfall_errors(con, rules, default, key):
     with pytest.raises(InputError) as info:

@@ -459,7 +459,7 @@ def _waterfall(con: duckdb.DuckDBPyConnection, rules: Sequence[tuple[str, Expr |
             sql, rule_params = compile_expression(expr, columns=columns)
             _check_segments(con, expr)
         except InputError as err:
-            raise InputError("error.segment_waterfall_rule", number=number, label=label,
+            raise InputError("error.segment_waterfall_rule_failed", number=number, label=label,
                              detail=err.message()) from err
         conditions.append(sql)
         params.extend(rule_params)
