@@ -479,6 +479,7 @@ def status(
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from crmlens import cli_features  # noqa: E402,F401
+from crmlens import cli_segment  # noqa: E402,F401
 
 
 def main() -> None:

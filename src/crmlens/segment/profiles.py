@@ -194,7 +194,20 @@ def profile_segments(
             "top_products": top.get(("product", seg), []),
             "top_categories": top.get(("category", seg), []),
         })
+    _dedupe_names(profiles)
     return profiles
+
+
+def _dedupe_names(profiles: list[dict[str, Any]]) -> None:
+    # Two clusters can earn the same generated name; the segment label tells them apart.
+    for lang in LANGUAGES:
+        seen: dict[str, int] = {}
+        for p in profiles:
+            seen[p["name"][lang]] = seen.get(p["name"][lang], 0) + 1
+        for p in profiles:
+            if seen[p["name"][lang]] > 1:
+                p["name"][lang] = t("segment.profile.name_numbered", lang=lang,
+                                    name=p["name"][lang], segment=p["segment"])
 
 
 def _top_items(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame, as_of: date | None

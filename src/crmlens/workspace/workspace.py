@@ -16,6 +16,7 @@ from crmlens.errors import WorkspaceError
 from crmlens.progress import NO_PROGRESS, Progress
 from crmlens.workspace import runs as runs_mod
 from crmlens.workspace import store
+from crmlens.workspace.segment_verbs import SegmentVerbs
 from crmlens.workspace.settings import load_settings, save_settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ REPORTS_DIR = "reports"
 MODELS_DIR = "models"
 
 
-class Workspace:
+class Workspace(SegmentVerbs):
     """A crmlens workspace folder.
 
     Parameters
