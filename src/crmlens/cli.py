@@ -441,8 +441,13 @@ def runs(
         table.add_column(t(key))
     for r in items:
         counts = r["row_counts"]
-        rows_text = (f"{_n(counts.get('read'))} → {_n(counts.get('loaded'))} + "
-                     f"{_n(counts.get('rejected'))}" if "read" in counts else "")
+        if "read" in counts:
+            rows_text = (f"{_n(counts.get('read'))} → {_n(counts.get('loaded'))} + "
+                         f"{_n(counts.get('rejected'))}")
+        elif "customers" in counts:  # features and segmentations: customers covered
+            rows_text = t("cli.runs.customers", n=_n(counts["customers"]))
+        else:
+            rows_text = ""
         table.add_row(str(r["run_id"]), r["step"], r["status"], r["started_at"][:19],
                       f"{r['seconds']:.2f}", rows_text)
     out.print(table)

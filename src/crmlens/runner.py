@@ -95,3 +95,7 @@ def run_demo(path: str | Path, *, langs: Sequence[str] = ("en", "zh"),
             raise InputError("error.demo_not_empty", path=str(ws.path))
         shutil.rmtree(ws.path)
     return run_pipeline(ws, sample_path(), langs=langs, progress=progress)
+
+
+# The built-in stages register themselves (after the definitions above: they import them).
+from crmlens import stages as _stages  # noqa: E402,F401

@@ -154,7 +154,7 @@ def explain(features: pd.DataFrame, labels: pd.Series, names: Mapping[str, Mappi
     return out
 
 
-def _save(con: duckdb.DuckDBPyConnection, *, step: str, name: str, method: str, as_of: date,
+def _save(con: duckdb.DuckDBPyConnection, *, run: RunRecord, name: str, method: str, as_of: date,
           params: dict[str, Any], features: pd.DataFrame, labels: pd.DataFrame,
           order: Sequence[str] | None, names: Mapping[str, Mapping[str, tuple[str, str]]] | None,
           notes: dict[str, Any], explain_columns: Sequence[str] | None,
@@ -167,8 +167,7 @@ def _save(con: duckdb.DuckDBPyConnection, *, step: str, name: str, method: str, 
     if explanation:
         notes["explanation"] = explanation
     order = [p["segment"] for p in profiles]
-    run = RunRecord(step, params={"name": name, "method": method, "as_of": as_of.isoformat(),
-                                  **params})
+    run.params.update({"name": name, "method": method, "as_of": as_of.isoformat(), **params})
     run.run_id = seg_store._next_run_id(con)
     seg_store.save_segmentation(con, name=name, method=method, as_of=as_of, params=params,
                                 labels=labels, notes=notes, run_id=run.run_id, order=order)
@@ -209,6 +208,7 @@ def segment_rfm(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = No
     """
     from crmlens.segment.rfm import load_segment_map, rfm_segment
 
+    run = RunRecord("segment.rfm")
     features, day = load_features(con, as_of)
     smap = load_segment_map(segment_map)
     scored = rfm_segment(features, method=method, n_bins=n_bins, segment_map=smap,
@@ -221,7 +221,7 @@ def segment_rfm(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = No
     params = {"method": method, "n_bins": n_bins,
               "segment_map": str(segment_map) if segment_map else "built-in",
               "cut_points": {k: list(v) for k, v in (cut_points or {}).items()}}
-    return _save(con, step="segment.rfm", name=name, method="rfm", as_of=day, params=params,
+    return _save(con, run=run, name=name, method="rfm", as_of=day, params=params,
                  features=features, labels=labels, order=order, names=names, notes={},
                  explain_columns=[c for c in ("recency_days", "frequency", "monetary")
                                   if c in features])
@@ -274,6 +274,7 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
     from crmlens.i18n import t
     from crmlens.segment.clustering import Segmenter
 
+    run = RunRecord("segment.cluster")
     frame, day = load_features(con, as_of)
     cols = cluster_columns(frame, features)
     if len(frame) < 10:
@@ -308,7 +309,7 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
     params = {"method": method, "n_clusters": n_clusters, "k_range": list(k_range),
               "features": cols, "random_state": random_state,
               **{k: _jsonable(v) for k, v in options.items()}}
-    result = _save(con, step="segment.cluster", name=name, method=method, as_of=day,
+    result = _save(con, run=run, name=name, method=method, as_of=day,
                    params=params, features=frame, labels=labels, order=order, names=None,
                    notes=notes, explain_columns=cols, random_state=random_state)
     result.extra["n_clusters"] = int(seg.n_clusters_)
@@ -353,6 +354,7 @@ def segment_rule(con: duckdb.DuckDBPyConnection, name: str, expression: str, *,
     """
     from crmlens.segment.builder import select_customers
 
+    run = RunRecord("segment.rule", params={"name": name, "expression": expression})
     frame, day = load_features(con, as_of)
     chosen = select_customers(con, expression, as_of=day)
     if chosen.empty:
@@ -363,8 +365,7 @@ def segment_rule(con: duckdb.DuckDBPyConnection, name: str, expression: str, *,
                      ["customer_id"]].assign(segment="(rest)")
     profiles = profile_segments(frame, pd.concat([labels, rest]), order=[name, "(rest)"],
                                 con=con, as_of=day)[:1]
-    run = RunRecord("segment.rule", params={"name": name, "expression": expression,
-                                            "as_of": day.isoformat()})
+    run.params["as_of"] = day.isoformat()
     run.run_id = seg_store._next_run_id(con)
     seg_store.save_segmentation(con, name=name, method="rule", as_of=day,
                                 params={"expression": expression}, labels=labels,
@@ -401,6 +402,7 @@ def segment_waterfall(con: duckdb.DuckDBPyConnection, name: str,
 
     from crmlens.segment.builder import waterfall
 
+    run = RunRecord("segment.waterfall")
     frame, day = load_features(con, as_of)
     labels = waterfall(con, rules, as_of=day, default_label=default_label)
     if labels.empty:
@@ -408,7 +410,7 @@ def segment_waterfall(con: duckdb.DuckDBPyConnection, name: str,
     counts = json.loads(labels.attrs["counts"].to_json(orient="records", force_ascii=False))
     order = [label for label, _ in rules] + ([default_label] if default_label else [])
     params = {"rules": [list(r) for r in rules], "default_label": default_label}
-    result = _save(con, step="segment.waterfall", name=name, method="waterfall", as_of=day,
+    result = _save(con, run=run, name=name, method="waterfall", as_of=day,
                    params=params, features=frame, labels=labels[["customer_id", "segment"]],
                    order=order, names=None, notes={"counts": counts},
                    explain_columns=None)
