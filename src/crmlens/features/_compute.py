@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -173,15 +174,17 @@ def _shares(rows_channel: list[tuple], rows_category: list[tuple],
 
 
 def _discover(con: duckdb.DuckDBPyConnection, *, from_stage: bool, source: str = "",
-              as_of: date | None = None) -> list[_sql.ShareColumn]:
+              as_of: date | None = None,
+              channels: list[tuple] | None = None) -> list[_sql.ShareColumn]:
     """The share columns: channels and top categories by gross spend before ``as_of``."""
-    chan = con.execute(_sql.discovery_sql("channel", from_stage=from_stage, source=source,
-                                          as_of=as_of)).fetchall()
+    if channels is None:
+        channels = con.execute(_sql.discovery_sql("channel", from_stage=False, source=source,
+                                                  as_of=as_of)).fetchall()
     cat = con.execute(_sql.discovery_sql("category", from_stage=from_stage, source=source,
                                          as_of=as_of)).fetchall()
     null_cat = con.execute(_sql.null_category_sql(from_stage=from_stage, source=source,
                                                   as_of=as_of)).fetchall() != []
-    return _shares(chan, cat, null_cat)
+    return _shares(channels, cat, null_cat)
 
 
 def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,
@@ -209,7 +212,8 @@ def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = No
     """
     plan = _plan(con, as_of=as_of, source=source, customers=customers, events=events)
     shares = _discover(con, from_stage=False, source=plan.source, as_of=plan.as_of)
-    statements = _sql.stage_sql(plan.source, plan.as_of)
+    statements = _sql.stage_sql(plan.source, plan.as_of,
+                                [c for c in shares if c.family == "channel"])
     statements.append(_sql.final_sql(into, plan.as_of, shares, plan.side))
     statements.append(_sql.cleanup_sql())
     return ";\n\n".join(statements) + ";\n"
@@ -268,18 +272,28 @@ def compute_features(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None
     plan = _plan(con, as_of=as_of, source=source, customers=customers, events=events)
     progress.stage("progress.features")
     shares: list[_sql.ShareColumn] = []
-    with watch_query(con, progress):
+    # Row order of the temporary tables does not matter; not keeping it saves memory.
+    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    with watch_query(con, progress), _restore(con, "preserve_insertion_order", keep_order):
         if rfm_only:
             con.execute(_sql.rfm_sql(into, plan.source, plan.as_of))
             columns = list(_sql.RFM_COLUMNS)
         else:
             try:
-                for statement in _sql.stage_sql(plan.source, plan.as_of):
+                # Channels are few: found first with one small aggregate over the lines.
+                chan_rows = con.execute(_sql.discovery_sql(
+                    "channel", from_stage=False, source=plan.source, as_of=plan.as_of)
+                ).fetchall()
+                channels = _shares(chan_rows, [], False)
+                for statement in _sql.stage_sql(plan.source, plan.as_of, channels):
                     con.execute(statement)
-                shares = _discover(con, from_stage=True)
+                shares = _discover(con, from_stage=True, channels=chan_rows)
                 con.execute(_sql.final_sql(into, plan.as_of, shares, plan.side))
             finally:
-                con.execute(_sql.cleanup_sql())
+                # In an aborted transaction the drop fails too; the rollback removes them.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(_sql.cleanup_sql())
             columns = list(_sql.STATIC_TYPES) + [c.name for c in shares]
     n = con.execute(f"SELECT count(*) FROM {into}").fetchall()[0][0]
     if not n:
@@ -291,6 +305,15 @@ def compute_features(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None
         shares=[{"name": c.name, "family": c.family, "value": c.value, "other": c.other}
                 for c in shares],
         seconds=time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _restore(con: duckdb.DuckDBPyConnection, setting: str, value: Any):
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"SET {setting} = {'true' if value else 'false'}")
 
 
 def summarise(con: duckdb.DuckDBPyConnection, result: FeatureResult,
