@@ -191,3 +191,11 @@ def test_hostile_category_names_are_quoted(con):
     assert con.execute("SELECT count(*) FROM transactions").fetchall()[0][0] == 12
     names = [s["name"] for s in res.shares]
     assert "share_category_x_drop_table_transactions" in names
+
+
+def test_product_under_two_categories_counts_once(con):
+    con.execute("INSERT INTO transactions VALUES (1, 400, 'O40', 'B', TIMESTAMP '2024-03-03', "
+                "'P1', NULL, 'Gifts', 1, 4, 4, 'store', NULL, false, 'product', NULL, [])")
+    b = _rows(con, compute_features(con, as_of=AS_OF)).loc["B"]
+    assert b.n_products == 1 and b.n_categories == 2
+    assert b.frequency == 2
