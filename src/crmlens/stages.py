@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # come before it (otherwise an RFM of that date says little).
 QUARTER_DAYS = 91
 MIN_HISTORY_DAYS = 180
+# Below this many customers an automatic clustering says nothing RFM does not; it is skipped.
+MIN_CLUSTER_CUSTOMERS = 50
 
 
 def _has_customers(ws: Workspace) -> bool:
@@ -56,6 +58,10 @@ def run_segments(ws: Workspace, progress: Progress) -> dict[str, Any] | None:
     for (day,) in dates:
         rfm = ws.segment_rfm(as_of=day)
     out["rfm"] = {"run_id": rfm.run_id, "segments": rfm.run.n_segments}
+    if rfm.run.n_customers < MIN_CLUSTER_CUSTOMERS:
+        out["clusters"] = {"skipped": "too_few_customers", "customers": rfm.run.n_customers,
+                           "minimum": MIN_CLUSTER_CUSTOMERS}
+        return out
     progress.stage("progress.segment_cluster")
     clusters = ws.segment_cluster()
     out["clusters"] = {"run_id": clusters.run_id, "segments": clusters.run.n_segments,

@@ -278,7 +278,7 @@ def feature_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def _resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | None) -> date:
     if as_of is None:
-        latest = con.execute(f"SELECT max(as_of) FROM {FEATURES_TABLE}").fetchone()[0]
+        latest = con.execute(f"SELECT max(as_of) FROM {FEATURES_TABLE}").fetchall()[0][0]
         if latest is None:
             raise InputError("error.segment_no_features")
         return latest
@@ -288,7 +288,7 @@ def _resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str 
     except ValueError:
         raise InputError("error.segment_bad_as_of", value=str(as_of)[:40]) from None
     found = con.execute(f"SELECT count(*) FROM {FEATURES_TABLE} WHERE as_of = ?",
-                        [day]).fetchone()[0]
+                        [day]).fetchall()[0][0]
     if not found:
         dates = con.execute(f"SELECT DISTINCT as_of FROM {FEATURES_TABLE} ORDER BY 1 DESC "
                             "LIMIT 5").fetchall()
@@ -304,16 +304,16 @@ def _check_segments(con: duckdb.DuckDBPyConnection, expr: Expr) -> None:
         return
     has_table = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'segment_runs' "
-        "AND table_schema = current_schema()").fetchone()[0]
+        "AND table_schema = current_schema()").fetchall()[0][0]
     for ref in refs:
         run_id = None
         if has_table and ref.run.kind == "number":
-            row = con.execute("SELECT run_id FROM segment_runs WHERE run_id = ?",
-                              [int(ref.run.value)]).fetchone()
-            run_id = row[0] if row else None
+            rows = con.execute("SELECT run_id FROM segment_runs WHERE run_id = ?",
+                               [int(ref.run.value)]).fetchall()
+            run_id = rows[0][0] if rows else None
         elif has_table:
             run_id = con.execute("SELECT max(run_id) FROM segment_runs WHERE name = ?",
-                                 [str(ref.run.value).strip()]).fetchone()[0]
+                                 [str(ref.run.value).strip()]).fetchall()[0][0]
         if run_id is None:
             names = [r[0] for r in con.execute(
                 "SELECT DISTINCT name FROM segment_runs ORDER BY 1 LIMIT 20").fetchall()] \
@@ -367,7 +367,7 @@ def estimate_size(con: duckdb.DuckDBPyConnection, text: Expr | str, *,
     """
     _, sql, params, day = _prepare(con, text, as_of)
     n, total = con.execute(_BASE + f"SELECT count(*) FILTER (WHERE {sql}), count(*) FROM f",
-                           [day, *params]).fetchone()
+                           [day, *params]).fetchall()[0]
     return {"n": int(n), "share": (n / total) if total else 0.0, "total": int(total),
             "as_of": day}
 
@@ -478,7 +478,7 @@ def _waterfall(con: duckdb.DuckDBPyConnection, rules: Sequence[tuple[str, Expr |
     tallies = ", ".join(f"count(*) FILTER (WHERE m{i}), count(*) FILTER (WHERE rule_no = {i})"
                         for i in range(1, len(conditions) + 1))
     row = con.execute(base + f"SELECT count(*), count(*) FILTER (WHERE rule_no IS NULL), "
-                      f"{tallies} FROM a", bound).fetchone()
+                      f"{tallies} FROM a", bound).fetchall()[0]
     total, unmatched = int(row[0]), int(row[1])
     counts = []
     for i, label in enumerate(labels):

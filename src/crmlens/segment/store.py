@@ -50,7 +50,7 @@ def _next_run_id(con: duckdb.DuckDBPyConnection) -> int:
     # Segment runs share the id space of the runs table, so a run_id names one step everywhere.
     row = con.execute(
         "SELECT greatest((SELECT coalesce(max(run_id), 0) FROM runs), "
-        "(SELECT coalesce(max(run_id), 0) FROM segment_runs)) + 1").fetchone()
+        "(SELECT coalesce(max(run_id), 0) FROM segment_runs)) + 1").fetchall()[0]
     return int(row[0])
 
 
@@ -146,8 +146,9 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, name: str | None = None) -> lis
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: int) -> SegmentRun:
     """The saved segmentation with this id (InputError when there is none)."""
-    row = con.execute(f"SELECT {_RUN_COLUMNS} FROM segment_runs WHERE run_id = ?",
-                      [int(run_id)]).fetchone()
+    rows = con.execute(f"SELECT {_RUN_COLUMNS} FROM segment_runs WHERE run_id = ?",
+                       [int(run_id)]).fetchall()
+    row = rows[0] if rows else None
     if row is None:
         raise InputError("error.segment_run_missing", run=str(run_id))
     return _run_from_row(row)
@@ -155,7 +156,7 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: int) -> SegmentRun:
 
 def latest_run(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
     """The id of the newest run called ``name``, or None."""
-    row = con.execute("SELECT max(run_id) FROM segment_runs WHERE name = ?", [name]).fetchone()
+    row = con.execute("SELECT max(run_id) FROM segment_runs WHERE name = ?", [name]).fetchall()[0]
     return int(row[0]) if row and row[0] is not None else None
 
 
