@@ -81,10 +81,11 @@ def test_auto_scaling_goes_robust_with_outliers():
     rng = np.random.default_rng(1)
     x = rng.normal(0, 1, 1_000)
     clean = pd.DataFrame({"a": x, "b": rng.normal(0, 1, 1_000)})
-    assert CustomerPreprocessor().fit(clean).scaling_ == "standard"
+    assert CustomerPreprocessor(scaling="auto").fit(clean).scaling_ == "standard"
     dirty = clean.copy()
     dirty.loc[:49, "a"] = 50.0  # 5 % far outliers
-    prep = CustomerPreprocessor().fit(dirty)
+    assert CustomerPreprocessor().fit(dirty).scaling_ == "standard"  # the default
+    prep = CustomerPreprocessor(scaling="auto").fit(dirty)
     assert prep.scaling_ == "robust"
     j = prep.numeric_features_.index("a")
     q1, med, q3 = np.percentile(dirty["a"], [25, 50, 75])

@@ -110,6 +110,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Linkage of agglomerative clustering.
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
         Covariance of the Gaussian mixture components.
+    reg_covar : float, default 0.01
+        Added to the diagonal of the mixture covariances. Features are standardized, so this
+        is a variance floor of 1 % of each feature's spread; scikit-learn's 1e-6 (for any
+        units) let components collapse onto near-singular directions (shares summing to one,
+        few-valued counts): ARI 0.86 instead of 0.99 on the generator's separated segments.
     eps : float, optional
         DBSCAN neighbourhood radius; default: the 90 % quantile of the distance to the
         ``min_samples``-th nearest neighbour.
@@ -137,7 +142,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, *, method="kmeans", n_clusters="auto", k_range=(2, 12), linkage="ward",
-                 covariance_type="full", eps=None, min_samples=None, min_cluster_size=None,
+                 covariance_type="full", reg_covar=0.01, eps=None, min_samples=None,
+                 min_cluster_size=None,
                  n_init=None, sample_size=10_000, scan_size=100_000, n_bootstrap=3,
                  stability_threshold=0.8, preprocessor=None, random_state=None):
         self.method = method
@@ -145,6 +151,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.k_range = k_range
         self.linkage = linkage
         self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
         self.eps = eps
         self.min_samples = min_samples
         self.min_cluster_size = min_cluster_size
@@ -197,6 +204,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                                    random_state=seed, batch_size=4096)
         if m == "gmm":
             return GaussianMixture(n_components=k, covariance_type=self.covariance_type,
+                                   reg_covar=self.reg_covar,
                                    n_init=n_init or self.n_init or 1, random_state=seed)
         if m == "birch":
             return Birch(n_clusters=None)
@@ -325,7 +333,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                           random_state=seed).fit(Z)
         if scanned is not None and self.method == "gmm":
             return GaussianMixture(n_components=k, covariance_type=self.covariance_type,
-                                   means_init=scanned.means_, random_state=seed).fit(Z)
+                                   reg_covar=self.reg_covar, means_init=scanned.means_,
+                                   random_state=seed).fit(Z)
         if scanned is not None and len(Z) <= int(self.scan_size):
             return scanned  # the scan sample was all of the rows
         return self._fit_k(Z, k, seed)
