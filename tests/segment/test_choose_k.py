@@ -47,7 +47,11 @@ def test_rule_ties_go_to_smaller_k_and_unstable_fallback():
     table = pd.DataFrame({"k": [2, 3, 4, 5], "silhouette": [0.50, 0.700, 0.705, 0.9],
                           "stability": [0.95, 0.9, 0.85, 0.5]})
     k, key, params = _apply_rule(table, 0.8, 0.01)
-    assert k == 3  # 5 is unstable; 3 and 4 tie within 0.01
+    assert k == 3  # 5 is unstable; 3 and 4 tie within 0.01, 3 is more stable
+    table["stability"] = [0.95, 0.85, 0.99, 0.5]
+    assert _apply_rule(table, 0.8, 0.01)[0] == 4  # the tie goes to the more stable k
+    table["stability"] = [0.95, 0.985, 0.99, 0.5]
+    assert _apply_rule(table, 0.8, 0.01)[0] == 3  # stabilities tie too: the smaller k
     table["stability"] = [0.3, 0.6, 0.4, 0.5]
     k, key, params = _apply_rule(table, 0.8, 0.01)
     assert (k, key) == (3, "segment.cluster.k_reason.none_stable")

@@ -12,11 +12,12 @@ For each k in a range, :func:`choose_k` fits the clustering on a *scan sample* (
   pairs of these labelings and the main fit's.
 
 The rule (``RULE``): among the k whose stability is at least ``stability_threshold`` (0.8),
-take the best silhouette; k within ``tolerance`` (0.01) of that silhouette count as ties and
-the smallest of them wins. If no k is that stable, take the most stable k and say so.
+take the best silhouette; k within ``tolerance`` (0.01, about the sampling noise of a
+5,000-row silhouette) of that silhouette count as ties, broken by the higher stability and
+then by the smaller k. If no k is that stable, take the most stable k and say so.
 Why: silhouette measures how well separated the segments are; stability rules out k that
-split a real group arbitrarily (such splits move between resamples); and among equally good
-choices fewer segments are easier to understand and to act on. Calinski–Harabasz,
+split or merge real groups arbitrarily (such choices move between resamples); and among
+equally good choices fewer segments are easier to understand and to act on. Calinski–Harabasz,
 Davies–Bouldin and BIC are reported for the analyst but do not decide: CH grows with k on
 large samples, and BIC keeps adding components whenever data are not exactly Gaussian.
 """
@@ -48,8 +49,10 @@ __all__ = ["RULE", "KChoice", "choose_k", "k_choice_figure", "stratified_sample"
 
 log = logging.getLogger(__name__)
 
-RULE = ("among k with bootstrap stability >= threshold, the highest silhouette; ties within "
-        "tolerance -> the smaller k; if no k is stable enough, the most stable k")
+RULE = ("among k with bootstrap stability >= threshold, the highest silhouette; silhouette ties "
+        "(within tolerance) -> the most stable, then the smaller k; if no k is stable enough, "
+        "the most stable k")
+STABILITY_TIE = 0.01  # stability differences below this are ties
 METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin", "bic", "stability")
 
 # fit(X, k, seed) -> a fitted model with predict(X) (and bic(X) for mixtures)
@@ -252,10 +255,14 @@ def _apply_rule(table: pd.DataFrame, threshold: float,
     stable = table[(table["stability"] >= threshold) & table["silhouette"].notna()]
     if len(stable):
         best = stable["silhouette"].max()
-        k = int(stable.loc[stable["silhouette"] >= best - tolerance, "k"].min())
-        sil = float(table.loc[table["k"] == k, "silhouette"].iloc[0])
+        tied = stable[stable["silhouette"] >= best - tolerance]
+        # Silhouette ties go to the most stable k, remaining ties to the smallest.
+        tied = tied[tied["stability"] >= tied["stability"].max() - STABILITY_TIE]
+        k = int(tied["k"].min())
+        row = table.loc[table["k"] == k].iloc[0]
         return k, "segment.cluster.k_reason.stable_best_silhouette", {
-            "k": k, "silhouette": sil, "threshold": threshold, "tolerance": tolerance}
+            "k": k, "silhouette": float(row["silhouette"]), "stability": float(row["stability"]),
+            "threshold": threshold, "tolerance": tolerance}
     stab = table["stability"].fillna(-1.0)
     k = int(table.loc[stab.idxmax(), "k"])
     return k, "segment.cluster.k_reason.none_stable", {
