@@ -79,7 +79,9 @@ def measure_kauto(n_customers: int, *, seed: int = 0) -> dict:
         "chosen_k": int(seg.n_clusters_),
         "planted_k": PLANTED_K,
         "ari_vs_planted": round(float(adjusted_rand_score(truth, seg.labels_)), 4),
-        "table": seg.k_choice_.table.round(4).to_dict(orient="records"),
+        # NaN (no BIC for k-means) becomes None, so the result is valid JSON.
+        "table": [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                  for r in seg.k_choice_.table.round(4).to_dict(orient="records")],
         "sklearn_kmeans_k8_seconds": round(kmeans_seconds, 3),
         "settings": seg.k_choice_.settings,
         "reason": seg.k_choice_.reason("en"),
