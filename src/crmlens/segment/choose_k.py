@@ -12,7 +12,7 @@ For each k in a range, :func:`choose_k` fits the clustering on a *scan sample* (
   pairs of these labelings and the main fit's.
 
 The rule (``RULE``): among the k whose stability is at least ``stability_threshold`` (0.8),
-take the best silhouette; k within ``tolerance`` (0.01, about the sampling noise of a
+take the best silhouette; k within ``tolerance`` (0.005, about 1.5 standard errors of a
 5,000-row silhouette) of that silhouette count as ties, broken by the higher stability and
 then by the smaller k. If no k is that stable, take the most stable k and say so.
 Why: silhouette measures how well separated the segments are; stability rules out k that
@@ -156,7 +156,7 @@ def _mean_pairwise_ari(labelings: list[np.ndarray]) -> float:
 def choose_k(X: np.ndarray, *, fit: FitFunction | None = None, k_range: tuple[int, int] = (2, 12),
              random_state: int | None = None, scan_size: int = 100_000,
              silhouette_size: int = 5_000, n_bootstrap: int = 3, stability_size: int = 20_000,
-             stability_threshold: float = 0.8, tolerance: float = 0.01,
+             stability_threshold: float = 0.8, tolerance: float = 0.005,
              embed: Callable[[np.ndarray], np.ndarray] | None = None) -> KChoice:
     """Evaluate every k in ``k_range`` and pick one by the stated rule (see ``RULE``).
 
@@ -181,7 +181,7 @@ def choose_k(X: np.ndarray, *, fit: FitFunction | None = None, k_range: tuple[in
         Rows of each resample and of the evaluation set.
     stability_threshold : float, default 0.8
         Stability a k needs to be eligible.
-    tolerance : float, default 0.01
+    tolerance : float, default 0.005
         Silhouette difference treated as a tie.
     embed : callable, optional
         Maps rows of ``X`` to the Euclidean space the silhouette, Calinski–Harabasz and
