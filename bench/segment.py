@@ -116,7 +116,7 @@ def _crmlens(path: str, as_of: date, rfm_only: bool) -> dict[str, Any]:
             .fetchall()[0][0]}
 
 
-def _kauto(n_customers: int) -> dict[str, Any]:
+def _measure_kauto(n_customers: int) -> dict[str, Any]:
     import _kauto
 
     return _kauto.measure_kauto(n_customers, seed=0)
@@ -158,7 +158,7 @@ def run_worker(args: argparse.Namespace) -> int:
     elif args.worker in ("crmlens_rfm", "crmlens_full"):
         res = _crmlens(args.parquet, as_of, rfm_only=args.worker == "crmlens_rfm")
     elif args.worker == "kauto":
-        res = _kauto(args.kauto_customers)
+        res = _measure_kauto(args.kauto_customers)
     else:
         raise SystemExit(f"unknown worker {args.worker}")
     res.setdefault("seconds", time.perf_counter() - t)

@@ -4,7 +4,9 @@
 """
 
 from crmlens.features._catalogue import FeatureDef
-from crmlens.features._compute import FeatureResult, compute_features, feature_sql, summarise
+from crmlens.features._compute import (
+    FeatureResult, compute_features, feature_sql, summarise,
+)
 from crmlens.features._store import feature_catalogue, read_features, store_features
 
 __all__ = ["FeatureDef", "FeatureResult", "compute_features", "feature_catalogue",

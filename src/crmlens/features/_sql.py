@@ -19,6 +19,7 @@ from datetime import date
 
 ORDERS_TABLE = "_crm_feat_orders"
 PRODUCTS_TABLE = "_crm_feat_products"
+MONEY_TABLE = "_crm_feat_money"
 CATEGORIES_TABLE = "_crm_feat_categories"
 TOP_N = 8  # share columns per family before the rest goes into "other"
 
@@ -115,24 +116,30 @@ def stage_sql(source: str, as_of: date, channels: Sequence[ShareColumn] = ()) ->
     their spend is summed per order here, so the order table needs no channel key.
     """
     d = date_literal(as_of)
+    product = "line_type = 'product'"
+    # CASE inside sum() rather than FILTER: measurably faster with many sums in one pass.
     channel_sums = "".join(
-        f",\n       sum(amount) FILTER (WHERE {_purchase()} AND "
-        f"{_value_test('channel', c, channels)}) AS {c.name}" for c in channels)
+        f",\n       sum(CASE WHEN {_purchase()} AND {_value_test('channel', c, channels)} "
+        f"THEN amount END) AS {c.name}" for c in channels)
     return [
-        # One row per order; order_id itself is not kept (it is only the grouping key).
+        # Orders: one row per purchase order (its time only; order_id is just the key).
         f"""CREATE OR REPLACE TEMP TABLE {ORDERS_TABLE} AS
-SELECT customer_id,
-       min(ts) FILTER (WHERE {_purchase()}) AS order_ts,
-       sum(amount) FILTER (WHERE {_purchase()}) AS gross,
-       sum(amount) FILTER (WHERE line_type = 'product') AS net,
-       sum(amount) FILTER (WHERE line_type = 'product' AND is_return) AS returned,
-       sum(amount) FILTER (WHERE line_type <> 'product') AS non_product,
-       sum(amount) FILTER (WHERE line_type = 'product'
-                           AND ts >= {d} - INTERVAL 90 DAY) AS net_last_90d,
-       sum(amount) FILTER (WHERE line_type = 'product' AND ts >= {d} - INTERVAL 180 DAY
-                           AND ts < {d} - INTERVAL 90 DAY) AS net_prev_90d{channel_sums}
-FROM {scope(source, as_of)}
+SELECT customer_id, min(ts) AS order_ts
+FROM {scope(source, as_of)} AND {_purchase()}
 GROUP BY customer_id, order_id""",
+        # Money: straight to one row per customer, whatever the order.
+        f"""CREATE OR REPLACE TEMP TABLE {MONEY_TABLE} AS
+SELECT customer_id,
+       sum(CASE WHEN {_purchase()} THEN amount END) AS gross,
+       sum(CASE WHEN {product} THEN amount END) AS net,
+       sum(CASE WHEN {product} AND is_return THEN amount END) AS returned,
+       sum(CASE WHEN NOT ({product}) THEN amount END) AS non_product,
+       sum(CASE WHEN {product} AND ts >= {d} - INTERVAL 90 DAY THEN amount END)
+           AS net_last_90d,
+       sum(CASE WHEN {product} AND ts >= {d} - INTERVAL 180 DAY
+                     AND ts < {d} - INTERVAL 90 DAY THEN amount END) AS net_prev_90d{channel_sums}
+FROM {scope(source, as_of)}
+GROUP BY customer_id""",
         f"""CREATE OR REPLACE TEMP TABLE {CATEGORIES_TABLE} AS
 SELECT customer_id, category, sum(amount) AS gross
 FROM {scope(source, as_of)} AND {_purchase()}
@@ -195,7 +202,7 @@ def final_sql(into: str, as_of: date, shares: Sequence[ShareColumn], side: SideT
     d = date_literal(as_of)
     channels = [c for c in shares if c.family == "channel"]
     categories = [c for c in shares if c.family == "category"]
-    channel_sums = "".join(f",\n           sum({c.name}) AS {c.name}" for c in channels)
+    channel_sums = "".join(f",\n           {c.name}" for c in channels)
     category_sums = "".join(",\n           " + s for s in _share_sums("category", categories))
     # Channel sums live in money (m), category sums in assortment (a).
     share_select = "".join(
@@ -214,17 +221,16 @@ def final_sql(into: str, as_of: date, shares: Sequence[ShareColumn], side: SideT
     FROM (SELECT customer_id, order_ts AS ts,
                  epoch(order_ts - lag(order_ts) OVER (PARTITION BY customer_id
                                                       ORDER BY order_ts)) / 86400.0 AS gap
-          FROM {ORDERS_TABLE} WHERE order_ts IS NOT NULL)
+          FROM {ORDERS_TABLE})
     GROUP BY customer_id
 )""",
         f"""money AS (
-    SELECT customer_id, coalesce(sum(gross), 0) AS gross_spend, coalesce(sum(net), 0) AS net,
-           0.0 - coalesce(sum(returned), 0) AS returned_spend,
-           coalesce(sum(non_product), 0) AS non_product_spend,
-           coalesce(sum(net_last_90d), 0) AS spend_last_90d,
-           coalesce(sum(net_prev_90d), 0) AS spend_prev_90d{channel_sums}
-    FROM {ORDERS_TABLE}
-    GROUP BY customer_id
+    SELECT customer_id, coalesce(gross, 0) AS gross_spend, coalesce(net, 0) AS net,
+           0.0 - coalesce(returned, 0) AS returned_spend,
+           coalesce(non_product, 0) AS non_product_spend,
+           coalesce(net_last_90d, 0) AS spend_last_90d,
+           coalesce(net_prev_90d, 0) AS spend_prev_90d{channel_sums}
+    FROM {MONEY_TABLE}
 )""",
         f"""assortment AS (
     SELECT customer_id, count(category) AS n_categories{category_sums}
@@ -318,4 +324,4 @@ HAVING count(ts) > 0"""
 
 def cleanup_sql() -> str:
     return "; ".join(f"DROP TABLE IF EXISTS {name}"
-                     for name in (ORDERS_TABLE, CATEGORIES_TABLE, PRODUCTS_TABLE))
+                     for name in (ORDERS_TABLE, MONEY_TABLE, CATEGORIES_TABLE, PRODUCTS_TABLE))
