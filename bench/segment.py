@@ -194,7 +194,8 @@ def measure(worker: str, tmp: Path, *, parquet: Path | None = None, as_of: date 
     own_cpu = usage.ru_utime + usage.ru_stime
     others = max(_ingest._cpu_busy_seconds() - busy0 - own_cpu, 0.0) / max(wall, 1e-9)
     res: dict[str, Any] = {"worker": worker, "process_seconds": wall,
-                           "peak_rss_kib": int(usage.ru_maxrss), "ru_maxrss_kib": int(usage.ru_maxrss),
+                           "peak_rss_kib": int(usage.ru_maxrss),
+                           "ru_maxrss_kib": int(usage.ru_maxrss),
                            "other_cores_busy": others}
     code = os.waitstatus_to_exitcode(status)
     if code == 0 and out.exists():
@@ -242,7 +243,8 @@ def render(cases: list[dict[str, Any]], kauto: dict[str, Any] | None, info: dict
     lines += [f"Seconds: wall time of the computation inside the worker, reading the Parquet "
               f"file included, imports not ({rep}, each in a fresh process); peak RSS: the "
               "worker's `VmHWM` from /proc (its `ru_maxrss` would include the parent's high-"
-              "water mark, which Linux carries over fork and exec). a–c compute the same RFM-style aggregate (per identified customer "
+              "water mark, which Linux carries over fork and exec). a–c compute the same "
+              "RFM-style aggregate (per identified customer "
               "before the as-of date: last purchase, distinct orders, sum of amount); d is "
               "crmlens's RFM core (purchase orders only, net merchandise spend), e every "
               "feature of `docs/features.md`.", ""]
