@@ -152,3 +152,14 @@ def test_migration_counts_every_customer(con):
     assert sum(fig.data[0].link.value) == 7
     assert "（未在该次细分中）" in fig.data[0].node.label
     assert m.to_dict()["from"]["run_id"] == r1
+
+
+def test_top_value_and_returns_qualify_the_name():
+    from crmlens.i18n import t
+    name, _ = profiles.describe_name({"monetary": 0.99, "frequency": 0.9, "recency_days": 0.1,
+                                      "tenure_days": 0.9}, lang="zh")
+    assert name == "顶级价值高频活跃客户"
+    name, action = profiles.describe_name({"monetary": 0.2, "recency_days": 0.8,
+                                           "return_rate_lift": 4.0}, lang="en")
+    assert name == "Low-value lapsed customers with many returns"
+    assert action == t("segment.profile.action.fix_returns", lang="en")

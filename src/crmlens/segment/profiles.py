@@ -28,6 +28,11 @@ KEY_COLUMNS = ("customer_id", "as_of")
 HEADLINE = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days",
             "return_rate", "satisfaction")
 N_DISTINGUISHING = 4
+# A segment whose median spend is above this percentile of all customers is "top-value"
+# (the few very large accounts every shop has); one whose mean return rate lies this many
+# standard deviations above everyone's is named for its returns.
+TOP_VALUE = 0.95
+RETURNS_LIFT = 1.5
 N_TOP_ITEMS = 5
 
 
@@ -68,16 +73,18 @@ def describe_name(levels: Mapping[str, float], *, lang: str) -> tuple[str, str]:
     """A descriptive name and a recommended action from a segment's percentile levels.
 
     ``levels`` maps ``monetary``, ``frequency``, ``recency_days``, ``tenure_days`` (any may be
-    missing) to the percentile of the segment's median among all customers.
+    missing) to the percentile of the segment's median among all customers, and optionally
+    ``return_rate_lift`` to the lift of the segment's mean return rate.
     """
     value = levels.get("monetary")
+    returns_lift = levels.get("return_rate_lift")
     freq = levels.get("frequency")
     recency = levels.get("recency_days")
     tenure = levels.get("tenure_days")
     parts = []
     if value is not None:
-        parts.append("high_value" if value >= 0.67 else "low_value" if value <= 0.33
-                     else "mid_value")
+        parts.append("top_value" if value >= TOP_VALUE else "high_value" if value >= 0.67
+                     else "low_value" if value <= 0.33 else "mid_value")
     if freq is not None:
         parts.append("frequent" if freq >= 0.67 else "occasional" if freq <= 0.4 else None)
     new = tenure is not None and tenure <= 0.25 and (recency is None or recency <= 0.5)
@@ -88,10 +95,14 @@ def describe_name(levels: Mapping[str, float], *, lang: str) -> tuple[str, str]:
     sep = "" if lang == "zh" else " "
     name = sep.join(words) if words else t("segment.profile.word.typical", lang=lang)
     name = t("segment.profile.name", lang=lang, words=name)
+    if returns_lift is not None and returns_lift >= RETURNS_LIFT:
+        name = t("segment.profile.name_returns", lang=lang, name=name)
     if lang != "zh":
         name = name[:1].upper() + name[1:]
     # The action follows value and activity, the two things a campaign can act on.
     high = value is not None and value >= 0.67
+    if returns_lift is not None and returns_lift >= RETURNS_LIFT and not (high or new):
+        return name, t("segment.profile.action.fix_returns", lang=lang)
     low = value is not None and value <= 0.33
     lapsed = recency is not None and recency >= 0.67
     if new:
@@ -171,6 +182,8 @@ def profile_segments(
                         key=lambda c: -abs(float(lift[c])))
         levels = {c: _percentile_of(sorted_all[c], float(median[c])) for c in cols
                   if c in ("monetary", "frequency", "recency_days", "tenure_days")}
+        if "return_rate" in cols and _finite(lift["return_rate"]) is not None:
+            levels["return_rate_lift"] = float(lift["return_rate"])
         name, action = {}, {}
         for lang in LANGUAGES:
             given = (names or {}).get(seg, {}).get(lang)
