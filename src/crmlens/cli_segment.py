@@ -81,7 +81,7 @@ def print_segmentation(console: Console, data: dict[str, Any]) -> None:
     if data.get("k_table"):
         kt = Table(title=t("cli.segment.k_table"), title_justify="left")
         cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
-                            "stability", "smallest_cluster_share") if c in data["k_table"][0]]
+                            "stability", "smallest_cluster_share", "gvf") if c in data["k_table"][0]]
         for c in cols:
             kt.add_column(c, justify="right")
         for row in data["k_table"]:

@@ -210,3 +210,20 @@ def test_report_has_the_segment_section(ws):
     html = ws.report(lang="zh").read_text(encoding="utf-8")
     assert 'id="segments"' in html and "冠军客户" in html and "生成失败" not in html
     assert '"type":"sankey"' in html
+
+
+def test_natural_breaks_tiers(ws):
+    res = ws.segment_cluster(method="natural_breaks", name="tiers")
+    notes = res.run.notes
+    gvf = [row["gvf"] for row in notes["k_table"]]
+    assert gvf == sorted(gvf)
+    k = notes["chosen_k"]
+    assert gvf[k - 2] >= 0.9 and all(g < 0.9 for g in gvf[:k - 2])
+    f = ws.read_features().set_index("customer_id")["monetary"]
+    labels = ws.segment_members("tiers").set_index("customer_id")["segment"].astype(int)
+    ranges = f.groupby(labels).agg(["min", "max"]).sort_index()
+    assert (ranges["min"].to_numpy()[1:] >= ranges["max"].to_numpy()[:-1]).all()
+    top = res.profiles[0]
+    assert top["segment"] == str(k) and top["name"]["en"].startswith(f"Tier {k}:")
+    with pytest.raises(InputError, match="exactly one feature"):
+        ws.segment_cluster(method="natural_breaks", features=["monetary", "frequency"])

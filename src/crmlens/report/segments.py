@@ -254,7 +254,7 @@ def _k_choice(ctx: ReportContext, content: SectionContent, run) -> None:
     if not table:
         return
     metrics = [m for m in ("silhouette", "calinski_harabasz", "davies_bouldin", "bic",
-                           "stability") if any(r.get(m) is not None for r in table)]
+                           "stability", "gvf") if any(r.get(m) is not None for r in table)]
     header = ["k"] + [ctx.t(f"report.segments.metric.{m}") for m in metrics]
     rows = [[r["k"]] + [None if r.get(m) is None else round(float(r[m]), 3) for m in metrics]
             for r in table]
@@ -262,7 +262,7 @@ def _k_choice(ctx: ReportContext, content: SectionContent, run) -> None:
                                                   k=run.notes.get("chosen_k", "–")))
     ks = [r["k"] for r in table]
     fig = go.Figure()
-    for i, m in enumerate(m for m in metrics if m in ("silhouette", "stability")):
+    for i, m in enumerate(m for m in metrics if m in ("silhouette", "stability", "gvf")):
         fig.add_trace(go.Scatter(x=ks, y=[r.get(m) for r in table], mode="lines+markers",
                                  name=ctx.t(f"report.segments.metric.{m}"),
                                  line={"color": ctx.charts.PALETTE[i]}))

@@ -274,6 +274,9 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
     from crmlens.i18n import t
     from crmlens.segment.clustering import Segmenter
 
+    if method == "natural_breaks":
+        return segment_tiers(con, as_of=as_of, name=name, n_classes=n_clusters,
+                             k_range=k_range, feature=(features or ["monetary"]))
     run = RunRecord("segment.cluster")
     frame, day = load_features(con, as_of)
     cols = cluster_columns(frame, features)
@@ -416,3 +419,94 @@ def segment_waterfall(con: duckdb.DuckDBPyConnection, name: str,
                    explain_columns=None)
     result.extra["counts"] = counts
     return result
+
+
+# Natural-breaks tiers: the smallest number of classes whose goodness of variance fit reaches
+# this (a usual cartographic rule), when the number is left to "auto".
+GVF_TARGET = 0.9
+
+
+def goodness_of_variance_fit(values: np.ndarray, labels: np.ndarray) -> float:
+    """1 - (within-class squared deviations) / (squared deviations from the mean)."""
+    total = float(((values - values.mean()) ** 2).sum())
+    if total == 0:
+        return 1.0
+    within = sum(float(((values[labels == c] - values[labels == c].mean()) ** 2).sum())
+                 for c in np.unique(labels))
+    return 1.0 - within / total
+
+
+def segment_tiers(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,
+                  name: str = "tiers", n_classes: int | str = "auto",
+                  k_range: tuple[int, int] = (2, 8),
+                  feature: Sequence[str] | str = "monetary") -> SegmentationResult:
+    """One-variable tiers by natural breaks (Fisher–Jenks), e.g. spend tiers.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A writable workspace connection (the caller holds the transaction).
+    as_of : str or date, optional
+        As-of date of the stored features (default: the latest).
+    name : str, default "tiers"
+    n_classes : int or "auto", default "auto"
+        Number of tiers; "auto" takes the smallest k in ``k_range`` whose goodness of
+        variance fit reaches 0.9 (the largest k when none does).
+    k_range : (int, int), default (2, 8)
+    feature : str, default "monetary"
+        The one feature to tier (a one-element sequence is accepted).
+
+    Returns
+    -------
+    SegmentationResult
+    """
+    from crmlens.i18n import t
+    from crmlens.segment.jenks import NaturalBreaks
+
+    run = RunRecord("segment.tiers")
+    cols = [feature] if isinstance(feature, str) else list(feature)
+    frame, day = load_features(con, as_of)
+    cols = cluster_columns(frame, cols)
+    if len(cols) != 1:
+        raise InputError("error.segment_tiers_one_feature", n=len(cols))
+    col = cols[0]
+    known = frame[col].notna().to_numpy()
+    values = frame.loc[known, col].astype(float).to_numpy()
+    if len(np.unique(values)) < 2:
+        raise InputError("error.segment_tiers_constant", feature=col)
+    table = []
+    if n_classes == "auto":
+        lo, hi = int(k_range[0]), min(int(k_range[1]), len(np.unique(values)))
+        chosen = None
+        for k in range(lo, hi + 1):
+            model = NaturalBreaks(n_classes=k, sample_size=50_000, random_state=0).fit(values)
+            gvf = goodness_of_variance_fit(values, model.labels_)
+            table.append({"k": k, "gvf": gvf})
+            if chosen is None and gvf >= GVF_TARGET:
+                chosen = k
+        k = chosen or hi
+        reason = {lang: t("segment.tiers.k_reason", lang=lang, k=k, target=GVF_TARGET)
+                  for lang in LANGUAGES}
+    else:
+        k, reason = int(n_classes), None
+    model = NaturalBreaks(n_classes=k, sample_size=50_000, random_state=0).fit(values)
+    tiers = np.full(len(frame), "none", dtype=object)
+    tiers[known] = (model.predict(values) + 1).astype(str)
+    labels = pd.DataFrame({"customer_id": frame["customer_id"].astype(str), "segment": tiers})
+    breaks = [float(b) for b in model.breaks_]
+    notes: dict[str, Any] = {"features": [col], "breaks": breaks}
+    if table:
+        notes.update({"k_table": table, "chosen_k": k, "k_reason": reason})
+    order = [str(i) for i in range(k, 0, -1)] + ["none"]  # top tier first
+
+    def bound(x: float) -> str:
+        return f"{x:,.0f}" if max(abs(b) for b in breaks) >= 100 else f"{x:,.2f}"
+
+    # Tier names say what the tier is: its number and its range of the feature.
+    names = {str(i): {lang: (t("segment.tiers.name", lang=lang, n=i, low=bound(breaks[i - 1]),
+                                 high=bound(breaks[i])), None) for lang in LANGUAGES}
+             for i in range(1, k + 1)}
+    return _save(con, run=run, name=name, method="natural_breaks", as_of=day,
+                 params={"feature": col, "n_classes": n_classes, "k_range": list(k_range)},
+                 features=frame, labels=labels, order=order, names=names, notes=notes,
+                 explain_columns=[col])

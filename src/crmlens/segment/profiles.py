@@ -143,7 +143,7 @@ def profile_segments(
         Display order of the segments (default: largest first).
     names : mapping, optional
         ``segment -> {lang: (name, action)}`` given by the method (the RFM map); generated
-        otherwise, in every language of the catalogue.
+        otherwise, in every language of the catalogue. An action of None is generated.
     con : duckdb.DuckDBPyConnection, optional
         The workspace, for the top products and categories of each segment (from
         transactions before ``as_of``).
@@ -187,7 +187,10 @@ def profile_segments(
         name, action = {}, {}
         for lang in LANGUAGES:
             given = (names or {}).get(seg, {}).get(lang)
-            name[lang], action[lang] = given if given else describe_name(levels, lang=lang)
+            generated = describe_name(levels, lang=lang)
+            # A method may name its segments and leave the action (None) to the profile.
+            name[lang] = given[0] if given else generated[0]
+            action[lang] = given[1] if given and given[1] else generated[1]
         n = len(part)
         seg_revenue = float(data.loc[data["segment"] == seg, "monetary"].clip(lower=0).sum()) \
             if revenue is not None else None
