@@ -16,6 +16,17 @@ from crmlens.segment.rfm import load_segment_map
 from tests.conftest import ONLINE_RETAIL, snapshot
 
 
+@pytest.fixture(autouse=True)
+def english():
+    # CLI tests here switch the process language (--lang zh); library messages are checked
+    # in English.
+    from crmlens.i18n import set_language
+
+    set_language("en")
+    yield
+    set_language("en")
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """Online Retail ingested, features as of the default date and a quarter earlier."""
