@@ -168,7 +168,7 @@ def cluster(
     method: Annotated[str, typer.Option(help=t("cli.segment.opt.cluster_method"))] = "kmeans",
     k: Annotated[str, typer.Option("--k", help=t("cli.segment.opt.k"))] = "auto",
     k_range: Annotated[str, typer.Option("--k-range", help=t("cli.segment.opt.k_range"))
-                       ] = "2..8",
+                       ] = "3..8",
     features: Annotated[Optional[str], typer.Option("--features",
                                                     help=t("cli.segment.opt.features"),
                                                     show_default=False)] = None,

@@ -243,7 +243,7 @@ def cluster_columns(features: pd.DataFrame, requested: Sequence[str] | None) -> 
 
 def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,
                     name: str = "clusters", method: str = "kmeans",
-                    n_clusters: int | str = "auto", k_range: tuple[int, int] = (2, 8),
+                    n_clusters: int | str = "auto", k_range: tuple[int, int] = (3, 8),
                     features: Sequence[str] | None = None, random_state: int = 0,
                     **options: Any) -> SegmentationResult:
     """Cluster the customers, choose k if asked, and save the result as a segmentation.
@@ -258,8 +258,9 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
     method : str, default "kmeans"
         Any method of :class:`crmlens.segment.clustering.Segmenter`.
     n_clusters : int or "auto", default "auto"
-    k_range : (int, int), default (2, 8)
-        Range searched by ``"auto"``.
+    k_range : (int, int), default (3, 8)
+        Range searched by ``"auto"``. It starts at 3: two groups (high/low) is what RFM
+        already gives, and a segmentation for campaigns starts at three.
     features : sequence of str, optional
         Feature columns to cluster on (default: recency, frequency, monetary, order value,
         tenure, products, return rate and satisfaction where present).
@@ -438,7 +439,7 @@ def goodness_of_variance_fit(values: np.ndarray, labels: np.ndarray) -> float:
 
 def segment_tiers(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,
                   name: str = "tiers", n_classes: int | str = "auto",
-                  k_range: tuple[int, int] = (2, 8),
+                  k_range: tuple[int, int] = (3, 8),
                   feature: Sequence[str] | str = "monetary") -> SegmentationResult:
     """One-variable tiers by natural breaks (Fisher–Jenks), e.g. spend tiers.
 

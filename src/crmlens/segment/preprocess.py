@@ -7,9 +7,11 @@ reports the correlations of the kept features. The rules, in order:
 1. identifier columns (``id_columns``) are set aside;
 2. a feature with more than ``max_missing`` of its values missing is dropped;
 3. a feature with a single distinct value is dropped (constant);
-4. a numeric feature that is non-negative, reaches above 1 (so not a share or a rate) and has
-   sample skewness above ``skew_threshold`` gets ``log1p`` (money and counts are right-skewed;
-   on the log scale a few big spenders no longer dominate every distance);
+4. a numeric feature that reaches above 1 (so not a share or a rate) and has sample skewness
+   above ``skew_threshold`` gets ``log1p`` when it is non-negative, and the signed log
+   ``sign(x)·log1p(|x|)`` when at most 5 % of its values are negative (net spend after
+   returns); money and counts are right-skewed, and on the log scale a few big spenders no
+   longer dominate every distance;
 5. a numeric feature whose absolute Pearson correlation (after step 4, on at most 100,000
    rows) with an earlier kept feature is at least ``duplicate_threshold`` is dropped as a
    near-duplicate of it;
@@ -40,6 +42,16 @@ __all__ = ["CustomerPreprocessor", "FeaturePlan"]
 log = logging.getLogger(__name__)
 
 _CORR_ROWS = 100_000  # rows used for skewness and correlations
+# A skewed feature with at most this share of negative values gets the signed log.
+MAX_NEGATIVE_SHARE = 0.05
+
+
+def _apply_transform(transform: str, v):
+    if transform == "log1p":
+        return np.log1p(v)
+    if transform == "signed_log1p":
+        return np.sign(v) * np.log1p(np.abs(v))
+    return v
 _FAR_FENCE = 3.0  # Tukey's "far out" fence, in IQRs
 _OUTLIER_SHARE = 0.01  # share beyond the far fences that makes "auto" scaling robust
 _IQR_TO_STD = 1.349  # IQR of the standard normal distribution
@@ -66,7 +78,7 @@ class FeaturePlan:
     correlation : float or None
         Its correlation with ``duplicate_of``.
     transform : str
-        ``"log1p"``, ``"none"``, ``"one_hot"`` or ``"codes"``.
+        ``"log1p"``, ``"signed_log1p"``, ``"none"``, ``"one_hot"`` or ``"codes"``.
     skewness : float or None
         Sample skewness before the transform (numeric features).
     missing_share : float
@@ -206,7 +218,7 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
                 else {c for c in df.columns if c not in ids and _is_categorical(df[c])})
         plans: dict[str, FeaturePlan] = {}
         num_values: dict[str, np.ndarray] = {}
-        self.num_stats_: dict[str, tuple[bool, float]] = {}  # log flag, median
+        self.num_stats_: dict[str, tuple[str, float]] = {}  # transform, median
         for col in df.columns:
             name = str(col)
             if col in ids:
@@ -228,12 +240,16 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
             v = pd.to_numeric(sample[col], errors="coerce").to_numpy(dtype=float)
             med = float(np.nanmedian(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)))
             skew = _skewness(v)
-            use_log = (self.log_transform == "auto" and np.nanmin(v) >= 0 and np.nanmax(v) > 1
-                       and skew > self.skew_threshold)
-            vt = np.log1p(v) if use_log else v
-            num_values[name] = np.where(np.isnan(vt), np.log1p(med) if use_log else med, vt)
-            self.num_stats_[name] = (use_log, med)
-            plans[name] = _replace(base, transform="log1p" if use_log else "none",
+            transform = "none"
+            if (self.log_transform == "auto" and np.nanmax(v) > 1
+                    and skew > self.skew_threshold):
+                negative = float(np.nanmean(v < 0)) if np.isfinite(v).any() else 0.0
+                transform = ("log1p" if np.nanmin(v) >= 0 else
+                             "signed_log1p" if negative <= MAX_NEGATIVE_SHARE else "none")
+            vt = _apply_transform(transform, v)
+            num_values[name] = np.where(np.isnan(vt), _apply_transform(transform, med), vt)
+            self.num_stats_[name] = (transform, med)
+            plans[name] = _replace(base, transform=transform,
                                    skewness=round(skew, 3),
                                    imputed_with=med if miss > 0 else None)
         self._drop_duplicates(plans, num_values)
@@ -318,10 +334,12 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
         cols = self.numeric_features_
         out = np.empty((len(df), len(cols)))
         for j, c in enumerate(cols):
-            use_log, med = self.num_stats_[c]
+            transform, med = self.num_stats_[c]
             v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
             v = np.where(np.isnan(v), med, v)
-            out[:, j] = np.log1p(np.maximum(v, 0.0)) if use_log else v
+            if transform == "log1p":
+                v = np.maximum(v, 0.0)  # new data below the training range: clip at zero
+            out[:, j] = _apply_transform(transform, v)
         return (out - self.center_) / self.scale_
 
     def _categorical_levels(self, df: pd.DataFrame, name: str) -> np.ndarray:

@@ -63,7 +63,7 @@ class SegmentVerbs:
 
     def segment_cluster(self, *, as_of: str | date | None = None, name: str = "clusters",
                         method: str = "kmeans", n_clusters: int | str = "auto",
-                        k_range: tuple[int, int] = (2, 8),
+                        k_range: tuple[int, int] = (3, 8),
                         features: Sequence[str] | None = None, random_state: int = 0,
                         **options: Any) -> SegmentationResult:
         """Cluster customers (k chosen automatically by default) and save the segmentation.
@@ -79,8 +79,8 @@ class SegmentVerbs:
             kprototypes.
         n_clusters : int or "auto", default "auto"
             Number of clusters; "auto" evaluates ``k_range`` and picks k by a stated rule.
-        k_range : (int, int), default (2, 8)
-            Range of k for "auto".
+        k_range : (int, int), default (3, 8)
+            Range of k for "auto" (from 3: a high/low split is what RFM already gives).
         features : sequence of str, optional
             Feature columns to cluster on (default: the behavioural core set).
         random_state : int, default 0
