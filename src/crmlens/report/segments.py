@@ -96,6 +96,7 @@ def _one_run(ctx: ReportContext, content: SectionContent, run) -> None:
     _scatter(ctx, content, run, names)
     _rules(ctx, content, run, names)
     _k_choice(ctx, content, run)
+    _preprocessing(ctx, content, run)
 
 
 def _has_key(key: str) -> bool:
@@ -271,6 +272,32 @@ def _k_choice(ctx: ReportContext, content: SectionContent, run) -> None:
         fig.add_vline(x=chosen, line_dash="dot", line_color=ctx.charts.ACCENT)
     fig.update_xaxes(title="k", dtick=1)
     content.add_chart(ctx.charts.style(fig), title=ctx.t("report.segments.k_chart"))
+
+
+def _preprocessing(ctx: ReportContext, content: SectionContent, run) -> None:
+    plan = run.notes.get("preprocessing_plan")
+    if not plan:
+        return
+    rows = []
+    for p in plan:
+        if p.get("action") == "kept":
+            what = ctx.t(f"report.segments.transform.{p.get('transform') or 'none'}") \
+                if _has_key(f"report.segments.transform.{p.get('transform')}") \
+                else str(p.get("transform"))
+        else:
+            reason = p.get("reason") or ""
+            what = ctx.t(f"report.segments.dropped.{reason}") \
+                if _has_key(f"report.segments.dropped.{reason}") else reason
+            if p.get("duplicate_of"):
+                what += f" ({_feature_label(ctx, p['duplicate_of'])})"
+        rows.append([_feature_label(ctx, p["feature"]), what,
+                     None if p.get("skewness") is None else round(float(p["skewness"]), 2),
+                     ctx.pct(p.get("missing_share"))])
+    content.add_table([ctx.t("report.segments.col.feature"),
+                       ctx.t("report.segments.col.treatment"),
+                       ctx.t("report.segments.col.skewness"),
+                       ctx.t("report.segments.col.missing")], rows,
+                      caption=ctx.t("report.segments.preprocessing_caption"))
 
 
 def _migration(ctx: ReportContext, content: SectionContent, run) -> None:
