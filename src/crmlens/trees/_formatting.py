@@ -103,7 +103,9 @@ def _format_feature(group: list[Condition], lang: str, labels: FeatureLabels) ->
     integer = all(c.integer for c in group)
     fmt = resolve_feature(group[0].feature, labels, lang, integer=integer)
     texts = []
-    numeric = {c.operator: c for c in group if c.operator in ("<=", ">")}
+    # An infinite bound is no bound (it can come out of merged conditions); never print it.
+    numeric = {c.operator: c for c in group if c.operator in ("<=", ">")
+               and math.isfinite(float(c.value))}
     if "<=" in numeric and ">" in numeric:
         low, high = _lower_bound(numeric[">"], fmt), _upper_bound(numeric["<="], fmt)
         texts.append(_with_unit(f"{low[1]} {low[0]} {fmt.label} ≤ {high}", fmt))
