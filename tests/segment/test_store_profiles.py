@@ -163,3 +163,25 @@ def test_top_value_and_returns_qualify_the_name():
                                            "return_rate_lift": 4.0}, lang="en")
     assert name == "Low-value lapsed customers with many returns"
     assert action == t("segment.profile.action.fix_returns", lang="en")
+
+
+def test_distinctive_products_leave_out_what_everybody_buys(con):
+    rows = []
+    for i in range(10):
+        seg_item = "Kite" if i < 5 else "Tent"
+        for j, item in enumerate(("Bread", seg_item)):
+            rows.append(f"(1, {2 * i + j}, 'o{i}', 'c{i}', '2024-01-0{1 + i % 9}', '{item}', "
+                        f"'{item}', NULL, 1, 5, {50 if item == 'Bread' else 5}, NULL, NULL, "
+                        "false, 'product', NULL, [])")
+    con.execute("INSERT INTO transactions VALUES " + ", ".join(rows))
+    labels = pd.DataFrame({"customer_id": [f"c{i}" for i in range(10)],
+                           "segment": ["a"] * 5 + ["b"] * 5})
+    f = pd.DataFrame({"customer_id": labels["customer_id"], "monetary": range(10)})
+    prof = {p["segment"]: p for p in profiles.profile_segments(f, labels, con=con)}
+    assert prof["a"]["top_products"][0]["item"] == "Bread"          # the best-seller by spend
+    assert prof["a"]["distinctive_products"][0] == {
+        "item": "Kite", "spend": 25.0, "customers": 5, "lift": 2.0}
+    assert prof["b"]["distinctive_products"][0]["item"] == "Tent"
+    assert [x["lift"] for x in prof["a"]["distinctive_products"]] == [2.0, 1.0]
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() "
+                           "WHERE table_name = '_crmlens_profile_pairs'").fetchall()[0][0]

@@ -143,13 +143,17 @@ def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[d
                      _localized(p.get("action"), ctx.lang) or "–"])
     content.add_table(header, rows, caption=ctx.t("report.segments.profiles_caption"),
                       note=ctx.t("report.segments.profiles_note"))
-    tops = [[names[p["segment"]], ", ".join(x["item"] for x in p.get("top_products", [])[:3])
-             or "–", ", ".join(x["item"] for x in p.get("top_categories", [])[:3]) or "–"]
-            for p in profiles]
+    def items(p: dict, key: str) -> str:
+        return ", ".join(x["item"] for x in p.get(key, [])[:3]) or "–"
+
+    tops = [[names[p["segment"]], items(p, "top_products"), items(p, "distinctive_products"),
+             items(p, "top_categories")] for p in profiles]
     if any(r[1] != "–" for r in tops):
         content.add_table([ctx.t("report.segments.col.segment"),
                            ctx.t("report.segments.col.top_products"),
-                           ctx.t("report.segments.col.top_categories")], tops)
+                           ctx.t("report.segments.col.distinctive_products"),
+                           ctx.t("report.segments.col.top_categories")], tops,
+                          note=ctx.t("report.segments.distinctive_note"))
 
 
 def _round(value: float | None) -> float | None:

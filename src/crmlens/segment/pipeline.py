@@ -70,7 +70,9 @@ class SegmentationResult:
                 "n_customers": p["n_customers"], "share_customers": p["share_customers"],
                 "share_revenue": p["share_revenue"], "headline": p["headline"],
                 "distinguishing": p["distinguishing"], "rules": rules.get(p["segment"], []),
-                "top_products": p["top_products"], "top_categories": p["top_categories"]})
+                "top_products": p["top_products"], "top_categories": p["top_categories"],
+                "distinctive_products": p.get("distinctive_products", []),
+                "distinctive_categories": p.get("distinctive_categories", [])})
         out = {"run": self.run.to_dict(), "segments": segments}
         if self.explanation:
             out["fidelity"] = self.explanation.get("fidelity")

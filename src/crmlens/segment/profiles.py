@@ -209,6 +209,8 @@ def profile_segments(
             "features": stats,
             "top_products": top.get(("product", seg), []),
             "top_categories": top.get(("category", seg), []),
+            "distinctive_products": top.get(("distinctive_product", seg), []),
+            "distinctive_categories": top.get(("distinctive_category", seg), []),
         })
     _dedupe_names(profiles)
     return profiles
@@ -228,10 +230,17 @@ def _dedupe_names(profiles: list[dict[str, Any]]) -> None:
 
 def _top_items(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame, as_of: date | None
                ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    # One pass per dimension inside the engine: spend per (segment, item), top N per segment.
+    """Per segment and dimension: the top items by net spend, and the distinctive ones.
+
+    Distinctive: the items whose share of buyers in the segment most exceeds their share of
+    buyers among all profiled customers (lift), among items bought by at least
+    ``max(3, 5 %)`` of the segment — best-sellers that everybody buys are left out.
+    One aggregation per dimension inside the engine; Python sees a few rows per segment.
+    """
     frame = labels[["customer_id", "segment"]].astype(str)
     con.register("_crmlens_profile_labels", frame)
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    pairs = "_crmlens_profile_pairs"
     try:
         cols = {r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns "
@@ -242,19 +251,40 @@ def _top_items(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame, as_of: date
         params = [as_of] if as_of is not None else []
         dims = {"product": "coalesce(t.product_name, t.product_id)", "category": "t.category"}
         for dim, expr in dims.items():
-            rows = con.execute(f"""
-                SELECT segment, item, spend, customers FROM (
-                    SELECT l.segment, {expr} AS item, sum(t.amount) AS spend,
-                           count(DISTINCT t.customer_id) AS customers
-                    FROM transactions t JOIN _crmlens_profile_labels l USING (customer_id)
-                    WHERE t.line_type = 'product' AND {expr} IS NOT NULL {cutoff}
-                    GROUP BY ALL)
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {pairs} AS
+                SELECT l.segment, {expr} AS item, sum(t.amount) AS spend,
+                       count(DISTINCT t.customer_id) AS customers
+                FROM transactions t JOIN _crmlens_profile_labels l USING (customer_id)
+                WHERE t.line_type = 'product' AND {expr} IS NOT NULL {cutoff}
+                GROUP BY ALL""", params)
+            top = con.execute(f"""
+                SELECT segment, item, spend, customers, NULL FROM {pairs}
                 QUALIFY row_number() OVER (PARTITION BY segment ORDER BY spend DESC, item)
                         <= {N_TOP_ITEMS}
-                ORDER BY segment, spend DESC, item""", params).fetchall()
-            for seg, item, spend, customers in rows:
-                out.setdefault((dim, str(seg)), []).append(
-                    {"item": str(item), "spend": float(spend), "customers": int(customers)})
+                ORDER BY segment, spend DESC, item""").fetchall()
+            # Segments are exclusive, so buyers summed over segments are the item's buyers.
+            distinct = con.execute(f"""
+                WITH seg AS (SELECT segment, count(*) AS n FROM _crmlens_profile_labels
+                             GROUP BY segment),
+                     items AS (SELECT item, sum(customers) AS buyers FROM {pairs} GROUP BY item),
+                     total AS (SELECT count(*) AS n FROM _crmlens_profile_labels)
+                SELECT p.segment, p.item, p.spend, p.customers,
+                       (p.customers / seg.n) / (items.buyers / total.n) AS lift
+                FROM {pairs} p JOIN seg USING (segment) JOIN items USING (item), total
+                WHERE p.customers >= greatest(3, 0.05 * seg.n)
+                QUALIFY row_number() OVER (PARTITION BY p.segment
+                                           ORDER BY lift DESC, p.spend DESC, p.item)
+                        <= {N_TOP_ITEMS}
+                ORDER BY p.segment, lift DESC, p.spend DESC, p.item""").fetchall()
+            for key, rows in ((dim, top), (f"distinctive_{dim}", distinct)):
+                for seg, item, spend, customers, lift in rows:
+                    entry = {"item": str(item), "spend": float(spend),
+                             "customers": int(customers)}
+                    if lift is not None:
+                        entry["lift"] = float(lift)
+                    out.setdefault((key, str(seg)), []).append(entry)
     finally:
+        con.execute(f"DROP TABLE IF EXISTS {pairs}")
         con.unregister("_crmlens_profile_labels")
     return out
