@@ -135,3 +135,10 @@ def test_online_retail_quality_names_the_known_problems(tmp_path, cli):
     assert "POST" in codes["flag.non_product"]["text"]
     text = cli("quality", "-w", ws).output
     assert "POSTAGE" in text and "BANK CHARGES" in text
+
+
+def test_demo_text_names_the_stages(tmp_path, cli):
+    result = cli("demo", "-w", tmp_path / "demo", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "Features: 4,335 customers" in result.stdout
+    assert "RFM: 11 segments" in result.stdout and "Clustering:" in result.stdout

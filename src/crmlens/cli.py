@@ -331,9 +331,27 @@ def _run_and_show(ws, transactions: str | Path, *, customers, events, langs, fmt
     else:
         for item in data["ingested"]:
             _show_ingest(item)
+        _show_stages(data["stages"])
         for path in data["reports"]:
             out.print(t("cli.report.done", path=path))
     return data
+
+
+def _show_stages(stages: dict[str, Any]) -> None:
+    """One line per analysis stage that ran (what `crmlens run` did after ingest)."""
+    feats = stages.get("features")
+    if feats:
+        out.print(t("cli.run.features", n=_n(feats["customers"]), features=feats["features"],
+                    dates=", ".join(feats["as_of"])))
+    segs = stages.get("segments") or {}
+    if segs.get("rfm"):
+        out.print(t("cli.run.rfm", k=segs["rfm"]["segments"], run=segs["rfm"]["run_id"]))
+    clusters = segs.get("clusters") or {}
+    if clusters.get("skipped"):
+        out.print(t("cli.run.clusters_skipped", n=_n(clusters["customers"]),
+                    minimum=clusters["minimum"]))
+    elif clusters:
+        out.print(t("cli.run.clusters", k=clusters["segments"], run=clusters["run_id"]))
 
 
 @app.command(help=t("cli.run.help"))
@@ -378,6 +396,7 @@ def demo(
         return
     for item in data["ingested"]:
         _show_ingest(item)
+    _show_stages(data["stages"])
     out.print(Panel(t("cli.demo.done", path=data["reports"][0], workspace=data["workspace"]),
                     border_style="green"))
 
