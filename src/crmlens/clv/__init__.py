@@ -1,0 +1,1 @@
+"""Customer lifetime value: BTYD models fitted on per-customer summaries."""
