@@ -45,9 +45,10 @@ def oracle(repeat, fitted):
 
 def test_published_cdnow_parameters(fitted):
     # Fader & Hardie, "The Gamma-Gamma Model of Monetary Value" (note 025): p=6.25 q=3.74
-    # v=15.44 (rounded by the note; the maximum is at v=15.4477, within 1e-3 relative).
+    # v=15.44, given to two decimals from Excel's solver (the maximum is at p=6.2488, q=3.7446,
+    # v=15.4477): agreement to one unit of the last published digit.
     for name, value in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
-        assert fitted.params_[name] == pytest.approx(value, rel=1e-3)
+        assert fitted.params_[name] == pytest.approx(value, abs=0.01)
     assert fitted.converged_
 
 
