@@ -201,7 +201,8 @@ def calibration_and_holdout(con: duckdb.DuckDBPyConnection, *,
     holdout = _periods_sql(rel, unit, start=cal, end=obs)
     sql = f"""
 WITH cal AS ({_summary_sql(rel, unit, cal)}),
-hold AS (SELECT customer_id, count(*) AS n, avg(spend) AS spend FROM ({holdout}) GROUP BY 1)
+hold AS (SELECT customer_id, count(*) AS n, CAST(sum(net) AS DOUBLE) / count(*) AS spend
+         FROM ({holdout}) GROUP BY 1)
 SELECT cal.*, coalesce(hold.n, 0) AS frequency_holdout,
        coalesce(hold.spend, 0) AS monetary_value_holdout
 FROM cal LEFT JOIN hold USING (customer_id)
@@ -306,11 +307,11 @@ def check_summary(frame: pd.DataFrame, *, monetary: bool | None = None) -> None:
 
 
 def _periods_sql(rel: str, unit: str, *, start: date | None, end: date) -> str:
-    """Purchase periods in ``[start, end)``: (customer_id, period, spend), net spend > 0."""
+    """Purchase periods in ``[start, end)``: (customer_id, period, net), net spend > 0."""
     period = _PERIOD_START[unit].format(x="ts")
     lower = f" AND ts >= {_date(start)}" if start is not None else ""
     return f"""
-    SELECT customer_id, period, CAST(net AS DOUBLE) AS spend
+    SELECT customer_id, period, net
     FROM (SELECT customer_id, {period} AS period, sum(CAST(amount AS {_MONEY})) AS net
           FROM {rel}
           WHERE customer_id IS NOT NULL AND line_type = 'product'{lower} AND ts < {_date(end)}
@@ -326,9 +327,10 @@ SELECT customer_id,
        count(*) - 1 AS frequency,
        {between.format(a=first, b="max(period)")} AS recency,
        {between.format(a=first, b=_last_period(unit, end))} AS "T",
-       coalesce(avg(spend) FILTER (WHERE NOT is_first), 0) AS monetary_value
-FROM (SELECT *, period = min(period) OVER (PARTITION BY customer_id) AS is_first
-      FROM ({_periods_sql(rel, unit, start=None, end=end)}))
+       -- repeat spend = all but the first period, exact in DECIMAL (no window needed)
+       coalesce(CAST(sum(net) - arg_min(net, period) AS DOUBLE) / nullif(count(*) - 1, 0), 0)
+           AS monetary_value
+FROM ({_periods_sql(rel, unit, start=None, end=end)})
 GROUP BY customer_id
 ORDER BY customer_id"""
 
