@@ -33,22 +33,43 @@ PARAM_NAMES = ("r", "alpha", "a", "b")
 
 
 class _Summary:
-    """Weighted rows prepared once for repeated likelihood evaluations (time already scaled)."""
+    """Weighted rows prepared once for repeated likelihood evaluations (time already scaled).
+
+    Per-row work in the likelihood is reduced to what truly depends on the row: logarithms of
+    ``alpha + time`` are taken once per distinct time value and gathered, and every sum that
+    does not involve the row's mixture weight is pre-aggregated per distinct value.
+    """
 
     def __init__(self, frequency, recency, T, weights):
         keep = weights > 0
         x, tx, T, w = frequency[keep], recency[keep], T[keep], weights[keep]
         self.total_weight = float(w.sum())
-        # Terms in frequency only: summed over distinct frequencies.
-        self.x_unique, inverse = np.unique(x, return_inverse=True)
-        self.w_unique = np.bincount(inverse, weights=w)
-        zero = x == 0
-        self.T0, self.w0 = T[zero], w[zero]
-        self.x, self.tx, self.T, self.w = x[~zero], tx[~zero], T[~zero], w[~zero]
+        # Frequency-only terms: summed over distinct frequencies.
+        self.x_unique, x_index = np.unique(x, return_inverse=True)
+        self.w_unique = np.bincount(x_index, weights=w)
+        # Distinct time values (T and recency share one table).
+        self.times, time_index = np.unique(np.concatenate([T, tx]), return_inverse=True)
+        n_times = len(self.times)
+        T_index, tx_index = time_index[: len(T)], time_index[len(T):]
+        # Sums over all rows of w * log(alpha+T) and w * (r+x) / (alpha+T), per distinct T.
+        self.w_by_T = np.bincount(T_index, weights=w, minlength=n_times)
+        self.wx_by_T = np.bincount(T_index, weights=w * x, minlength=n_times)
+        # Repeat buyers, per row.
+        repeat = x > 0
+        self.x = x[repeat]
+        self.w = w[repeat]
+        self.x_index = x_index[repeat]
+        self.T_index = T_index[repeat]
+        self.tx_index = tx_index[repeat]
 
 
 def _loglik_grad(params: np.ndarray, s: _Summary) -> tuple[float, np.ndarray]:
-    """Total log-likelihood and its gradient in natural parameters (r, alpha, a, b)."""
+    """Total log-likelihood and its gradient in natural parameters (r, alpha, a, b).
+
+    Per row, ``LL = A1 + A2 + A3 + log(1 + exp(d))`` with ``A3 = -(r+x) log(alpha+T)`` and
+    ``d = A4 - A3 = log a - log(b+x-1) + (r+x) (log(alpha+T) - log(alpha+t_x))`` (``d`` only
+    for repeat buyers); ``expit(d)`` is the weight of the "dropped out" branch.
+    """
     r, alpha, a, b = params
     xu, wu = s.x_unique, s.w_unique
     W = s.total_weight
@@ -62,27 +83,28 @@ def _loglik_grad(params: np.ndarray, s: _Summary) -> tuple[float, np.ndarray]:
     g_a = float(wu @ (digamma(a + b) - psi_ab_x))
     g_b = float(wu @ (digamma(a + b) + digamma(b + xu) - digamma(b) - psi_ab_x))
 
-    # Customers without repeat purchases: only A3 = -r log(alpha + T).
-    log_aT0 = np.log(alpha + s.T0)
-    ll -= r * float(s.w0 @ log_aT0)
-    g_r -= float(s.w0 @ log_aT0)
-    g_alpha -= r * float(s.w0 @ (1.0 / (alpha + s.T0)))
+    # A3 for every row, from per-T aggregates.
+    log_at = np.log(alpha + s.times)
+    inv_at = 1.0 / (alpha + s.times)
+    ll -= float(r * (s.w_by_T @ log_at) + s.wx_by_T @ log_at)
+    g_r -= float(s.w_by_T @ log_at)
+    g_alpha -= float(r * (s.w_by_T @ inv_at) + s.wx_by_T @ inv_at)
 
-    # Repeat buyers: log(exp(A3) + exp(A4)).
+    # Repeat buyers: softplus(d) and its derivatives.
     x, w = s.x, s.w
     rx = r + x
-    log_aT = np.log(alpha + s.T)
-    log_atx = np.log(alpha + s.tx)
-    a3 = -rx * log_aT
-    a4 = np.log(a) - np.log(b + x - 1) - rx * log_atx
-    lse = np.logaddexp(a3, a4)
-    p3 = np.exp(a3 - lse)
-    p4 = np.exp(a4 - lse)
-    ll += float(w @ lse)
-    g_r -= float(w @ (p3 * log_aT + p4 * log_atx))
-    g_alpha -= float(w @ (rx * (p3 / (alpha + s.T) + p4 / (alpha + s.tx))))
-    g_a += float(w @ p4) / a
-    g_b -= float(w @ (p4 / (b + x - 1)))
+    log_b = np.log(b + xu - 1, where=xu > 0, out=np.zeros_like(xu))[s.x_index]
+    log_gap = log_at[s.T_index] - log_at[s.tx_index]
+    d = np.log(a) - log_b + rx * log_gap
+    e = np.exp(-np.abs(d))
+    softplus = np.maximum(d, 0.0) + np.log1p(e)
+    p_drop = np.where(d >= 0, 1.0, e) / (1.0 + e)
+    wp = w * p_drop
+    ll += float(w @ softplus)
+    g_r += float(wp @ log_gap)
+    g_alpha += float(wp @ (rx * (inv_at[s.T_index] - inv_at[s.tx_index])))
+    g_a += float(wp.sum()) / a
+    g_b -= float(wp @ np.exp(-log_b))
     return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
