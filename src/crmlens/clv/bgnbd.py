@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from crmlens.errors import InputError
 from crmlens.clv._fitting import (
     FitError,
     as_float_array,
@@ -28,6 +27,7 @@ from crmlens.clv._fitting import (
     fit_log_params,
     standard_errors,
 )
+from crmlens.errors import InputError
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
