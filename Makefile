@@ -29,6 +29,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/segment.py
+	$(PY) bench/clv.py
 
 clean-venv:
 	rm -rf $(VENV)
