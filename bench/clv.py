@@ -31,7 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import ingest as _ingest  # noqa: E402  (machine info, idle wait, RESULTS.md header)
-import segment as _segment  # noqa: E402  (VmHWM, section writer)
+import segment as _segment  # noqa: E402  (VmHWM of a worker)
 
 SECTION = "## CLV model fits (bench/clv.py)"
 TRUE_BGNBD = {"r": 0.6, "alpha": 30.0, "a": 0.8, "b": 2.5}
@@ -203,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(cases, info, command.strip())
     print(section)
     if args.write:
-        _segment.SECTION = SECTION
-        _segment.write_results(section)
+        _ingest.write_results(section, header=SECTION)
     return 0
 
 

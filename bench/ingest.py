@@ -713,11 +713,12 @@ def _target_lines(cases: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace this script's section of RESULTS.md (or add it), leaving the others alone."""
+def write_results(section: str, path: Path = RESULTS, *, header: str = SECTION) -> None:
+    """Replace one script's section of RESULTS.md (the one titled ``header``; by default this
+    script's), or add it, leaving the others alone. The other bench scripts call this too."""
     text = path.read_text(encoding="utf-8") if path.exists() else RESULTS_HEADER
     lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == header), None)
     if start is None:
         new = text.rstrip("\n") + "\n\n" + section
     else:

@@ -379,21 +379,6 @@ def render(cases: list[dict[str, Any]], kauto: dict[str, Any] | None, info: dict
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace this script's section of RESULTS.md (or add it), leaving the others alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else _ingest.RESULTS_HEADER
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1e7", help="rows, comma separated (default 1e7)")
@@ -488,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({"cases": cases, "kauto": kauto}, default=str),
                                    encoding="utf-8")
     if (args.write or not args.quick) and not args.no_write:
-        write_results(section)
+        _ingest.write_results(section, RESULTS, header=SECTION)
         print(f"wrote {RESULTS}")
     return 0
 

@@ -274,7 +274,6 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
     -------
     SegmentationResult
     """
-    from crmlens.i18n import t
     from crmlens.segment.clustering import Segmenter
 
     if method == "natural_breaks":
@@ -319,7 +318,6 @@ def segment_cluster(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None 
                    params=params, features=frame, labels=labels, order=order, names=None,
                    notes=notes, explain_columns=cols, random_state=random_state)
     result.extra["n_clusters"] = int(seg.n_clusters_)
-    _ = t  # names come from the profiles; the cluster numbers stay the stored labels
     return result
 
 
