@@ -160,6 +160,8 @@ class BetaGeoModel(BaseEstimator):
         Total weight (number of customers) fitted.
     """
 
+    model_name = "bgnbd"
+
     _parameter_constraints: dict = {
         "penalizer_coef": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
