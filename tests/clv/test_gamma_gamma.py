@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from crmlens.clv._fitting import FitError
 from crmlens.clv.bgnbd import BetaGeoModel
-from crmlens.clv.gamma_gamma import GammaGammaModel, _loglik_grad
+from crmlens.clv.gamma_gamma import GammaGammaModel, _loglik_grad, _Spends
 from crmlens.errors import InputError
 
 lifetimes = pytest.importorskip("lifetimes")
@@ -110,16 +110,16 @@ def test_weighted_unique_rows_equal_all_rows(repeat, fitted):
 def test_analytic_gradient_matches_finite_differences(repeat):
     x = repeat["frequency"].to_numpy(float)
     m = repeat["monetary_value"].to_numpy(float)
-    w = np.ones(len(x))
+    spends = _Spends(x, m, np.ones(len(x)))
     for params in ([6.25, 3.74, 15.44], [0.7, 1.3, 2.0], [20.0, 9.0, 80.0]):
         params = np.array(params)
-        _, grad = _loglik_grad(params, x, m, w)
+        _, grad = _loglik_grad(params, spends)
         numeric = np.empty(3)
         for j in range(3):
             step = np.zeros(3)
             step[j] = 1e-5 * params[j]
-            numeric[j] = (_loglik_grad(params + step, x, m, w)[0]
-                          - _loglik_grad(params - step, x, m, w)[0]) / (2 * step[j])
+            numeric[j] = (_loglik_grad(params + step, spends)[0]
+                          - _loglik_grad(params - step, spends)[0]) / (2 * step[j])
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
 
 

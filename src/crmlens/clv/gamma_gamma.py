@@ -35,18 +35,41 @@ logger = logging.getLogger(__name__)
 PARAM_NAMES = ("p", "q", "v")
 
 
-def _loglik_grad(params, x, m, w) -> tuple[float, np.ndarray]:
-    """Total log-likelihood and gradient in (p, q, v) of mean spends ``m`` over ``x`` purchases."""
+class _Spends:
+    """Weighted repeat-buyer rows prepared once for repeated likelihood evaluations.
+
+    Only ``log(x m + v)`` and ``1 / (x m + v)`` truly depend on the row and the parameters;
+    the Gamma-function terms depend on ``x`` alone and are summed over distinct frequencies,
+    and the terms in ``log m`` and ``log x`` are constants of the data.
+    """
+
+    def __init__(self, x: np.ndarray, m: np.ndarray, w: np.ndarray):
+        self.total_weight = float(w.sum())
+        self.x_unique, index = np.unique(x, return_inverse=True)
+        self.w_unique = np.bincount(index, weights=w)
+        self.xm = x * m
+        self.w = w
+        self.wx = w * x
+        log_m = np.log(m)
+        self.sum_w_log_m = float(w @ log_m)
+        self.sum_wx_log_mx = float(self.wx @ (log_m + np.log(x)))
+
+
+def _loglik_grad(params, s: _Spends) -> tuple[float, np.ndarray]:
+    """Total log-likelihood and gradient in (p, q, v) of mean spends over ``x`` purchases."""
     p, q, v = params
-    px = p * x
-    log_xmv = np.log(x * m + v)
-    log_m, log_x = np.log(m), np.log(x)
-    ll = w @ (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * log_m
-              + px * log_x - (px + q) * log_xmv)
-    psi_pxq = digamma(px + q)
-    g_p = w @ (x * (psi_pxq - digamma(px) + log_m + log_x - log_xmv))
-    g_q = w @ (psi_pxq - digamma(q) + np.log(v) - log_xmv)
-    g_v = w @ (q / v - (px + q) / (x * m + v))
+    W, xu, wu = s.total_weight, s.x_unique, s.w_unique
+    pxu = p * xu
+    log_xmv = np.log(s.xm + v)
+    inv_xmv = 1.0 / (s.xm + v)
+    wx_log, w_log = float(s.wx @ log_xmv), float(s.w @ log_xmv)
+    wx_inv, w_inv = float(s.wx @ inv_xmv), float(s.w @ inv_xmv)
+    ll = (float(wu @ (gammaln(pxu + q) - gammaln(pxu))) - W * gammaln(q) + W * q * np.log(v)
+          + p * s.sum_wx_log_mx - s.sum_w_log_m - p * wx_log - q * w_log)
+    psi_pxq = digamma(pxu + q)
+    g_p = float((wu * xu) @ (psi_pxq - digamma(pxu))) + s.sum_wx_log_mx - wx_log
+    g_q = float(wu @ psi_pxq) - W * digamma(q) + W * np.log(v) - w_log
+    g_v = W * q / v - p * wx_inv - q * w_inv
     return float(ll), np.array([g_p, g_q, g_v], dtype=float)
 
 
@@ -134,16 +157,17 @@ class GammaGammaModel(BaseEstimator):
         w = check_weights(sample_weight, len(x))
         keep = w > 0
         x, m, w = x[keep], m[keep], w[keep]
-        W = float(w.sum())
+        spends = _Spends(x, m, w)
+        W = spends.total_weight
         c = self.penalizer_coef
 
         def objective(log_params):
             params = np.exp(log_params)
-            ll, grad = _loglik_grad(params, x, m, w)
+            ll, grad = _loglik_grad(params, spends)
             return -ll / W + c * float(params @ params), -grad * params / W + 2 * c * params**2
 
         def total_gradient(params):
-            return -_loglik_grad(params, x, m, w)[1] + 2 * c * W * params
+            return -_loglik_grad(params, spends)[1] + 2 * c * W * params
 
         with np.errstate(all="ignore"):
             log_params, _, n_iter, converged, message = fit_log_params(
@@ -159,7 +183,7 @@ class GammaGammaModel(BaseEstimator):
         self.params_ = dict(zip(PARAM_NAMES, params.tolist(), strict=True))
         self.se_ = dict(zip(PARAM_NAMES, se.tolist(), strict=True))
         self.covariance_ = cov
-        self.log_likelihood_ = _loglik_grad(params, x, m, w)[0]
+        self.log_likelihood_ = _loglik_grad(params, spends)[0]
         self.n_iter_ = n_iter
         self.converged_ = converged
         self.frequency_spend_correlation_ = _weighted_pearson(x, m, w)
