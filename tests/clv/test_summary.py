@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import crmlens.clv.summary as summary_module
 from crmlens.clv.summary import (Summary, calibration_and_holdout, check_summary, compress,
                                  rfm_summary)
 from crmlens.datasets.generator import generate_dataset
@@ -320,3 +321,21 @@ def test_compress_hand_frame():
     np.testing.assert_array_equal(weights, [2, 1, 1])
     with pytest.raises(InputError):
         compress(frame.drop(columns="T"))
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_compress_whole_number_path_equals_sql(fractional, monkeypatch):
+    # Whole numbers take the packed-key sort; anything else the SQL GROUP BY: same answer.
+    rng = np.random.default_rng(5)
+    frequency = rng.integers(0, 40, 20_000)
+    T = rng.integers(0, 3_000, 20_000).astype(float)
+    recency = np.where(frequency > 0, np.floor(T * rng.random(20_000)), 0.0)
+    if fractional:
+        recency = np.where(frequency > 0, recency + 0.25, 0.0).clip(max=T)
+    frame = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
+    rows, weights = compress(frame)
+    monkeypatch.setattr(summary_module, "_compress_whole_numbers", lambda rows: None)
+    sql_rows, sql_weights = compress(frame)
+    np.testing.assert_array_equal(rows, sql_rows)
+    np.testing.assert_array_equal(weights, sql_weights)
+    assert weights.sum() == 20_000 and len(weights) < 20_000

@@ -241,6 +241,9 @@ def compress(summary: Summary | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise InputError("error.clv_summary_missing_column", column=missing[0])
     rows = frame[list(SUMMARY_COLUMNS)]
+    fast = _compress_whole_numbers(rows)
+    if fast is not None:
+        return fast
     with duckdb.connect() as con:
         con.register("summary_rows", rows)
         out = con.execute("""SELECT frequency, recency, "T", count(*) AS weight
@@ -248,6 +251,39 @@ def compress(summary: Summary | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     unique = np.column_stack([np.asarray(out[c], dtype=np.float64)
                               for c in SUMMARY_COLUMNS]).reshape(-1, 3)
     return unique, np.asarray(out["weight"], dtype=np.int64)
+
+
+def _compress_whole_numbers(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """``compress`` for whole non-negative numbers: one int64 key per row, one sort.
+
+    Summaries in periods are whole numbers; packing ``(frequency, recency, T)`` into one key
+    (in that order of significance, so keys sort like the rows) lets numpy sort integers instead
+    of grouping rows, about 5x faster than the SQL. Returns None when the values do not fit.
+    """
+    try:
+        columns = [rows[c].to_numpy(dtype=np.float64) for c in SUMMARY_COLUMNS]
+    except (TypeError, ValueError):
+        return None
+    if not len(columns[0]):
+        return None
+    whole = []
+    for values in columns:
+        if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() >= 2**20:
+            return None
+        as_int = values.astype(np.int64)
+        if not np.array_equal(as_int, values):
+            return None
+        whole.append(as_int)
+    x, tx, T = whole
+    span_tx, span_T = int(tx.max()) + 1, int(T.max()) + 1
+    # Sort and mark the starts of runs: several times faster than np.unique(return_counts).
+    keys = np.sort((x * span_tx + tx) * span_T + T)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    counts = np.diff(np.append(starts, len(keys)))
+    keys = keys[starts]
+    rest, T_u = np.divmod(keys, span_T)
+    x_u, tx_u = np.divmod(rest, span_tx)
+    return np.column_stack([x_u, tx_u, T_u]).astype(np.float64), counts.astype(np.int64)
 
 
 def check_summary(frame: pd.DataFrame, *, monetary: bool | None = None) -> None:
