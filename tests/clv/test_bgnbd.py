@@ -242,3 +242,35 @@ def test_bad_weights_and_horizons_are_refused(cdnow, fitted):
         fitted.conditional_expected_number_of_purchases_up_to_time(-1.0, x, tx, T)
     with pytest.raises(InputError):
         fitted.probability_of_n_purchases_up_to_time(10.0, 1.5)
+
+
+def test_warm_start_on_a_sample_reaches_the_same_optimum(cdnow, fitted, monkeypatch):
+    # Above WARM_START_ROWS rows the fit starts from the optimum of a customer sample; the
+    # full fit decides convergence, so the estimate is the same maximum likelihood.
+    import crmlens.clv._fitting as fitting
+    import crmlens.clv.bgnbd as bgnbd
+
+    monkeypatch.setattr(fitting, "WARM_START_ROWS", 500)
+    sample = fitting.warm_start_weights(np.ones(len(cdnow)))
+    assert sample is not None and sample.sum() == pytest.approx(len(cdnow))
+    assert 0 < np.count_nonzero(sample) <= 500
+    calls = []
+    real = bgnbd.warm_start_weights
+    monkeypatch.setattr(bgnbd, "warm_start_weights",
+                        lambda w: calls.append(1) or real(w))
+    warm = BetaGeoModel().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert calls
+    for name in NAMES:
+        assert warm.params_[name] == pytest.approx(fitted.params_[name], rel=1e-5)
+    assert warm.log_likelihood_ == pytest.approx(fitted.log_likelihood_, rel=1e-10)
+
+
+@pytest.mark.parametrize("values", [[3.0, 0.0, 3.0, 7.0, 1.0], [0.5, 2.0, 0.5], [2e7, 1.0]])
+def test_distinct_values_equal_numpy_unique(values):
+    from crmlens.clv.bgnbd import _distinct
+
+    values = np.array(values)
+    got, index = _distinct(values)
+    want, want_index = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(index, want_index)

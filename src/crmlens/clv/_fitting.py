@@ -96,6 +96,27 @@ def check_weights(sample_weight, n: int) -> np.ndarray:
     return weights
 
 
+# Above this many rows a fit first runs on a weighted sample of this many customers: its optimum
+# is a starting point a few iterations from the full optimum, and each of its evaluations costs
+# a fraction of a full one. The full fit still decides convergence, so the result is unchanged.
+WARM_START_ROWS = 50_000
+
+
+def warm_start_weights(weights: np.ndarray, *, seed: int = 0) -> np.ndarray | None:
+    """Weights of a random sample of ``WARM_START_ROWS`` customers, or None for small data.
+
+    Customers are drawn with replacement (a multinomial over the rows by their weights), each
+    drawn customer standing for ``total / WARM_START_ROWS``: the sample's log-likelihood is an
+    unbiased estimate of the full one, so its optimum is close to the full optimum.
+    """
+    total = float(weights.sum())
+    if len(weights) <= WARM_START_ROWS or total <= 2 * WARM_START_ROWS:
+        return None
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(WARM_START_ROWS, weights / total)
+    return counts * (total / WARM_START_ROWS)
+
+
 def fit_log_params(
     objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
     *,
