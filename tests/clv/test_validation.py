@@ -366,3 +366,14 @@ def test_compare_every_available_model(split):
             assert row["n_params"] == len(result.fitted[row["model"]].params_)
         else:
             assert isinstance(row["error"], str) and row["error"]
+
+
+def test_expected_curve_paths_agree(split, bgnbd):
+    # Whole-period births use a convolution; fractional ones the births x periods matrix.
+    birth = (split.frame["T"].max() - split.frame["T"]).to_numpy()
+    period = np.arange(400, dtype=float)
+    convolved = validation._expected_convolved(bgnbd, birth.astype(np.int64), len(period))
+    matrix = validation._expected_matrix(bgnbd, birth.astype(float), period)
+    np.testing.assert_allclose(convolved, matrix, rtol=1e-9)
+    shifted = validation._expected_matrix(bgnbd, birth + 0.5, period)
+    assert np.all(shifted <= matrix + 1e-12) and shifted[-1] < matrix[-1]

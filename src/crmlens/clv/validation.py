@@ -407,16 +407,32 @@ def _cumulative(model, split: Summary, tracking: pd.DataFrame, age: np.ndarray) 
     if (birth < 0).any():
         # T longer than the transactions allow: the split came from another source.
         raise InputError("error.clv_validation.source_mismatch")
+    if np.array_equal(birth, np.round(birth)):
+        expected = _expected_convolved(model, birth.astype(np.int64), len(period))
+    else:                                   # a hand-made summary with fractional ages
+        expected = _expected_matrix(model, birth, period)
+    return pd.DataFrame({"period": tracking["period"].to_numpy(), "period_start": starts,
+                         "expected": expected,
+                         "actual": np.cumsum(tracking["repeats"].to_numpy()).astype(float),
+                         "holdout": holdout})
+
+
+def _expected_convolved(model, birth: np.ndarray, n_periods: int) -> np.ndarray:
+    """Whole-period births: customers born per period convolved with E[X(age)], O(K) memory."""
+    born = np.bincount(birth, minlength=n_periods)[:n_periods].astype(float)
+    curve = np.asarray(model.expected_number_of_purchases_up_to_time(
+        np.arange(n_periods, dtype=float)), dtype=float)
+    return np.convolve(born, curve)[:n_periods]
+
+
+def _expected_matrix(model, birth: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Any births: distinct births x periods, each distinct age evaluated once."""
     births, counts = np.unique(birth, return_counts=True)
     ages = period[None, :] - births[:, None]
     alive = ages >= 0
     distinct, index = np.unique(np.where(alive, ages, 0.0), return_inverse=True)
     curve = np.asarray(model.expected_number_of_purchases_up_to_time(distinct), dtype=float)
-    values = np.where(alive, curve[index.reshape(ages.shape)], 0.0)
-    return pd.DataFrame({"period": tracking["period"].to_numpy(), "period_start": starts,
-                         "expected": counts @ values,
-                         "actual": np.cumsum(tracking["repeats"].to_numpy()).astype(float),
-                         "holdout": holdout})
+    return counts @ np.where(alive, curve[index.reshape(ages.shape)], 0.0)
 
 
 def _spend_metrics(spend_model, frame: pd.DataFrame) -> dict[str, float]:
