@@ -69,6 +69,14 @@ def print_segmentation(console: Console, data: dict[str, Any]) -> None:
                       _pct(s.get("share_revenue")), med("recency_days"), med("frequency", 1),
                       med("monetary", 2))
     console.print(table)
+    if any("mean_clv" in s for s in data["segments"]):  # own table: fits an 80-column terminal
+        ct = Table(title=t("cli.segment.clv_title"), title_justify="left")
+        for key in ("segment", "mean_clv", "mean_p_alive"):
+            ct.add_column(t(f"cli.segment.col.{key}"),
+                          justify="left" if key == "segment" else "right")
+        for s in data["segments"]:
+            ct.add_row(s["name"], _num(s.get("mean_clv"), 2), _pct(s.get("mean_p_alive")))
+        console.print(ct)
     console.print(t("cli.segment.actions"))
     for s in data["segments"]:
         if s.get("action"):
@@ -272,7 +280,14 @@ def show(
     lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    data = _workspace(workspace).segment_show(run, lang=get_language())
+    from crmlens.segment.clv_join import segment_clv_by_name
+
+    ws = _workspace(workspace)
+    data = ws.segment_show(run, lang=get_language())
+    with ws.reader() as con:  # mean CLV and P(alive) per segment, when a CLV run exists
+        means = segment_clv_by_name(con, data["run"]["run_id"])
+    for s in data["segments"]:
+        s.update(means.get(s["segment"], {}))
     if fmt == Format.json:
         _print_json(data)
     else:

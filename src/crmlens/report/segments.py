@@ -90,7 +90,7 @@ def _one_run(ctx: ReportContext, content: SectionContent, run) -> None:
     if not profiles:
         return
     names = {p["segment"]: _name(ctx, p) for p in profiles}
-    _profile_table(ctx, content, profiles, names)
+    _profile_table(ctx, content, profiles, names, _segment_clv(ctx, run.run_id))
     _sizes_chart(ctx, content, profiles, names)
     _heatmap(ctx, content, profiles, names)
     _scatter(ctx, content, run, names)
@@ -120,8 +120,14 @@ def _notes_text(ctx: ReportContext, notes: dict[str, Any]) -> list[str]:
     return out
 
 
+def _segment_clv(ctx: ReportContext, run_id: int) -> dict[str, dict[str, float | None]]:
+    from crmlens.segment.clv_join import segment_clv_by_name
+
+    return segment_clv_by_name(ctx.con, run_id)
+
+
 def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[dict],
-                   names: dict[str, str]) -> None:
+                   names: dict[str, str], clv: dict[str, dict[str, float | None]]) -> None:
     def med(p: dict, feature: str) -> Any:
         stat = p.get("headline", {}).get(feature) or p.get("features", {}).get(feature)
         return None if not stat else stat.get("median")
@@ -132,6 +138,8 @@ def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[d
               _feature_label(ctx, "recency_days"), _feature_label(ctx, "frequency"),
               _feature_label(ctx, "monetary"), ctx.t("report.segments.col.distinguishing"),
               ctx.t("report.segments.col.action")]
+    if clv:  # mean CLV and P(alive) of the current CLV run, after the value figures
+        header[7:7] = [ctx.t("report.clv.col.mean_clv"), ctx.t("report.clv.col.mean_p_alive")]
     rows = []
     for p in profiles:
         dist = ", ".join(
@@ -141,8 +149,13 @@ def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[d
                      ctx.pct(p.get("share_revenue")), _round(med(p, "recency_days")),
                      _round(med(p, "frequency")), ctx.money(med(p, "monetary")), dist,
                      _localized(p.get("action"), ctx.lang) or "–"])
-    content.add_table(header, rows, caption=ctx.t("report.segments.profiles_caption"),
-                      note=ctx.t("report.segments.profiles_note"))
+        if clv:
+            means = clv.get(p["segment"], {})
+            rows[-1][7:7] = [ctx.money(means.get("mean_clv")), ctx.pct(means.get("mean_p_alive"))]
+    note = ctx.t("report.segments.profiles_note")
+    if clv:
+        note += " " + ctx.t("report.clv.segment_note")
+    content.add_table(header, rows, caption=ctx.t("report.segments.profiles_caption"), note=note)
     def items(p: dict, key: str) -> str:
         return ", ".join(x["item"] for x in p.get(key, [])[:3]) or "–"
 
