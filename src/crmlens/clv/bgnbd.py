@@ -28,6 +28,7 @@ from crmlens.clv._fitting import (
     standard_errors,
     warm_start_weights,
 )
+from crmlens.clv.bgnbd_covariates import clear_covariates, customer_params, fit_with_covariates
 from crmlens.errors import InputError
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
@@ -207,7 +208,8 @@ class BetaGeoModel(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, frequency, recency, T, sample_weight=None) -> BetaGeoModel:
+    def fit(self, frequency, recency, T, sample_weight=None, *, purchase_covariates=None,
+            dropout_covariates=None) -> BetaGeoModel:
         """Estimate ``r, alpha, a, b`` by maximum likelihood.
 
         Parameters
@@ -220,6 +222,16 @@ class BetaGeoModel(BaseEstimator):
             Age: time from the first purchase to the end of the calibration period.
         sample_weight : array-like of shape (n_rows,), default=None
             Number of customers sharing each row (1 each when omitted).
+        purchase_covariates : array-like of shape (n_rows, k1), default=None
+            Time-invariant covariates of the purchase rate: ``alpha_i = alpha0 exp(-gamma1 .
+            x_i)`` (Fader & Hardie 2007 note); DataFrame columns name the coefficients, else
+            ``x0, x1, ...``. Learned: ``purchase_coefficients_``, ``purchase_coefficient_se_``.
+        dropout_covariates : array-like of shape (n_rows, k2), default=None
+            Covariates of dropout: ``a_i = a0 exp(gamma2 . z_i)``, ``b_i = b0 exp(gamma3 . z_i)``.
+            Learned: ``dropout_coefficients_`` (keys ``a:name`` and ``b:name``) and
+            ``dropout_coefficient_se_``. With covariates, ``params_`` holds the baseline
+            ``r, alpha0, a0, b0`` (a customer whose covariates are all 0); see
+            :mod:`crmlens.clv.bgnbd_covariates`.
 
         Returns
         -------
@@ -229,6 +241,10 @@ class BetaGeoModel(BaseEstimator):
         self._validate_params()
         frequency, recency, T = _check_history(frequency, recency, T)
         weights = check_weights(sample_weight, len(frequency))
+        if purchase_covariates is not None or dropout_covariates is not None:
+            return fit_with_covariates(self, frequency, recency, T, weights, purchase_covariates,
+                                       dropout_covariates)
+        clear_covariates(self)
 
         # Time scaled so the oldest customer has T = 1: parameters of similar magnitude help
         # the optimiser; alpha is scaled back at the end.
@@ -287,13 +303,17 @@ class BetaGeoModel(BaseEstimator):
         p = self.params_
         return p["r"], p["alpha"], p["a"], p["b"]
 
-    def conditional_probability_alive(self, frequency, recency, T) -> np.ndarray:
+    def conditional_probability_alive(self, frequency, recency, T, *, purchase_covariates=None,
+                                      dropout_covariates=None) -> np.ndarray:
         """Probability that a customer with history ``(frequency, recency, T)`` is alive.
 
         Parameters
         ----------
         frequency, recency, T : array-like of shape (n_customers,)
             Customer histories, in the time unit used for fitting.
+        purchase_covariates, dropout_covariates : array-like (n_customers, k), default=None
+            The covariates the model was fitted with, one row per customer (DataFrames are
+            matched by column name); required exactly when the model was fitted with them.
 
         Returns
         -------
@@ -302,10 +322,11 @@ class BetaGeoModel(BaseEstimator):
         """
         r, alpha, a, b = self._params()
         x, tx, T = _check_history(frequency, recency, T)
+        r, alpha, a, b = customer_params(self, purchase_covariates, dropout_covariates, len(x))
         return _p_alive(r, alpha, a, b, x, tx, T)
 
     def conditional_expected_number_of_purchases_up_to_time(
-        self, t, frequency, recency, T
+        self, t, frequency, recency, T, *, purchase_covariates=None, dropout_covariates=None
     ) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given the history (FHL 2005, eq. 10).
 
@@ -315,6 +336,9 @@ class BetaGeoModel(BaseEstimator):
             Horizon length(s), broadcast against the histories.
         frequency, recency, T : array-like of shape (n_customers,)
             Customer histories, in the time unit used for fitting.
+        purchase_covariates, dropout_covariates : array-like (n_customers, k), default=None
+            The covariates the model was fitted with, one row per customer (DataFrames are
+            matched by column name); required exactly when the model was fitted with them.
 
         Returns
         -------
@@ -324,15 +348,21 @@ class BetaGeoModel(BaseEstimator):
         r, alpha, a, b = self._params()
         x, tx, T = _check_history(frequency, recency, T)
         t = _nonnegative_time(t)
+        r, alpha, a, b = customer_params(self, purchase_covariates, dropout_covariates, len(x))
         return _conditional_expected(r, alpha, a, b, t, x, tx, T)
 
-    def expected_number_of_purchases_up_to_time(self, t) -> np.ndarray:
+    def expected_number_of_purchases_up_to_time(self, t, *, purchase_covariates=None,
+                                                dropout_covariates=None) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` of a new customer (FHL 2005, eq. 9).
 
         Parameters
         ----------
         t : float or array-like
             Time(s) since the first purchase.
+        purchase_covariates, dropout_covariates : array-like (n_customers, k), default=None
+            The covariates the model was fitted with, one row per customer (DataFrames are
+            matched by column name); required exactly when the model was fitted with them.
+            With covariates, ``t`` is broadcast against the customers.
 
         Returns
         -------
@@ -341,10 +371,12 @@ class BetaGeoModel(BaseEstimator):
         """
         r, alpha, a, b = self._params()
         t = _nonnegative_time(t)
+        r, alpha, a, b = customer_params(self, purchase_covariates, dropout_covariates, None)
         zero = np.zeros(1)
         return _conditional_expected(r, alpha, a, b, t, zero, zero, zero)
 
-    def probability_of_n_purchases_up_to_time(self, t, n) -> np.ndarray:
+    def probability_of_n_purchases_up_to_time(self, t, n, *, purchase_covariates=None,
+                                              dropout_covariates=None) -> np.ndarray:
         """``P(X(t) = n)``: probability of ``n`` repeat purchases in ``(0, t]`` (FHL 2005, eq. 8).
 
         Parameters
@@ -353,6 +385,10 @@ class BetaGeoModel(BaseEstimator):
             Time(s) since the first purchase.
         n : int or array-like of int
             Number(s) of repeat purchases, broadcast against ``t``.
+        purchase_covariates, dropout_covariates : array-like (n_customers, k), default=None
+            The covariates the model was fitted with, one row per customer (DataFrames are
+            matched by column name); required exactly when the model was fitted with them.
+            With covariates, ``t`` and ``n`` are broadcast against the customers.
 
         Returns
         -------
@@ -361,6 +397,7 @@ class BetaGeoModel(BaseEstimator):
         """
         r, alpha, a, b = self._params()
         t = _nonnegative_time(t)
+        r, alpha, a, b = customer_params(self, purchase_covariates, dropout_covariates, None)
         n = np.asarray(n, dtype=float)
         if not np.all(np.isfinite(n)) or np.any(n < 0) or np.any(n != np.round(n)):
             raise InputError("error.clv_model.bad_horizon", name="n")
