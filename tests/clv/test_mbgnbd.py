@@ -246,8 +246,10 @@ def test_predict_before_fit_and_clone():
 
 def test_penalizer_shrinks_parameters(cdnow, fitted):
     penalized = ModifiedBetaGeoModel(penalizer_coef=0.1).fit(*_history(cdnow))
-    scaled = lambda m: np.array([m.params_["r"], m.params_["alpha"] / cdnow["T"].max(),  # noqa: E731
-                                 m.params_["a"], m.params_["b"]])
+    def scaled(m):
+        return np.array([m.params_["r"], m.params_["alpha"] / cdnow["T"].max(), m.params_["a"],
+                         m.params_["b"]])
+
     assert np.sum(scaled(penalized) ** 2) < np.sum(scaled(fitted) ** 2)
 
 
@@ -291,3 +293,15 @@ def test_bad_weights_horizons_and_histories_are_refused(cdnow, fitted):
         fitted.probability_of_n_purchases_up_to_time(10.0, 1.5)
     with pytest.raises(InputError):
         fitted.conditional_probability_alive([1], [3.0], [2.0])
+
+
+def test_warm_start_on_large_data_reaches_the_same_optimum(monkeypatch):
+    import crmlens.clv.mbgnbd as mbgnbd
+
+    x, tx, T = simulate_mbgnbd(60_000, 0.8, 6.0, 0.6, 2.5, seed=9)
+    warm = ModifiedBetaGeoModel().fit(x, tx, T)
+    monkeypatch.setattr(mbgnbd, "warm_start_weights", lambda weights: None)
+    cold = ModifiedBetaGeoModel().fit(x, tx, T)
+    for name in NAMES:
+        assert warm.params_[name] == pytest.approx(cold.params_[name], rel=1e-5)
+    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, rel=1e-10)

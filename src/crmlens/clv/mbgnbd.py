@@ -13,7 +13,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import betaln, betainc, digamma, expit, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -24,6 +24,7 @@ from crmlens.clv._fitting import (
     check_weights,
     fit_log_params,
     standard_errors,
+    warm_start_weights,
 )
 from crmlens.clv.bgnbd import PARAM_NAMES, _check_history, _finite, _nonnegative_time
 from crmlens.errors import InputError
@@ -177,18 +178,28 @@ class ModifiedBetaGeoModel(BaseEstimator):
         W = summary.total_weight
         c = self.penalizer_coef
 
-        def objective(log_params):
-            params = np.exp(log_params)
-            ll, grad = _loglik_grad(params, summary)
-            value = -ll / W + c * float(params @ params)
-            return value, -grad * params / W + 2 * c * params**2
+        def objective_on(rows: _Summary):
+            def objective(log_params):
+                params = np.exp(log_params)
+                ll, grad = _loglik_grad(params, rows)
+                value = -ll / rows.total_weight + c * float(params @ params)
+                return value, -grad * params / rows.total_weight + 2 * c * params**2
+            return objective
 
         def total_gradient(params):
             return -_loglik_grad(params, summary)[1] + 2 * c * W * params
 
         with np.errstate(all="ignore"):
+            # Warm start from a sample of customers when the data is large (as BG/NBD does).
+            x0 = np.full(4, 0.1)
+            sample = warm_start_weights(weights)
+            if sample is not None:
+                rows = _Summary(frequency, recency * scale, T * scale, sample)
+                x0 = fit_log_params(objective_on(rows), x0=x0, total_weight=rows.total_weight,
+                                    tol=max(self.tol, 1e-6), max_iter=self.max_iter,
+                                    model=MODEL)[0]
             log_params, _, n_iter, converged, message = fit_log_params(
-                objective, x0=np.full(4, 0.1), total_weight=W, tol=self.tol,
+                objective_on(summary), x0=x0, total_weight=W, tol=self.tol,
                 max_iter=self.max_iter, model=MODEL,
             )
         scaled = np.exp(log_params)
@@ -218,8 +229,9 @@ class ModifiedBetaGeoModel(BaseEstimator):
     def conditional_probability_alive(self, frequency, recency, T) -> np.ndarray:
         """Probability that a customer with history ``(frequency, recency, T)`` is alive.
 
-        Batislam et al. (2007), appendix eq. (5): ``1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x))``,
-        below 1 for customers without repeat purchases too.
+        Batislam et al. (2007), appendix eq. (5):
+        ``1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x))``, below 1 for customers without
+        repeat purchases too.
 
         Parameters
         ----------
