@@ -298,7 +298,8 @@ def test_bad_weights_horizons_and_histories_are_refused(cdnow, fitted):
 def test_warm_start_on_large_data_reaches_the_same_optimum(monkeypatch):
     import crmlens.clv.mbgnbd as mbgnbd
 
-    x, tx, T = simulate_mbgnbd(60_000, 0.8, 6.0, 0.6, 2.5, seed=9)
+    x, tx, T = simulate_mbgnbd(120_000, 0.8, 6.0, 0.6, 2.5, seed=9)
+    assert mbgnbd.warm_start_weights(np.ones(len(x))) is not None
     warm = ModifiedBetaGeoModel().fit(x, tx, T)
     monkeypatch.setattr(mbgnbd, "warm_start_weights", lambda weights: None)
     cold = ModifiedBetaGeoModel().fit(x, tx, T)
