@@ -19,7 +19,8 @@ DDL = [
         spend_model VARCHAR, unit VARCHAR, observation_end DATE, horizon INTEGER,
         period_length DOUBLE, discount_rate DOUBLE, margin DOUBLE, params JSON, se JSON,
         log_likelihood DOUBLE, aic DOUBLE, bic DOUBLE, n_customers BIGINT,
-        one_time_share DOUBLE, diagnostics JSON, is_current BOOLEAN)""",
+        one_time_share DOUBLE, diagnostics JSON, is_current BOOLEAN,
+        spend_params JSON, spend_se JSON, step VARCHAR, fitted_in VARCHAR)""",
     """CREATE TABLE clv_scores (run_id VARCHAR, customer_id VARCHAR, frequency BIGINT,
         recency DOUBLE, "T" DOUBLE, monetary_value DOUBLE, p_alive DOUBLE,
         expected_purchases DOUBLE, expected_spend DOUBLE, clv DOUBLE, value_tier VARCHAR,
@@ -44,23 +45,26 @@ CUSTOMERS = [f"C{i}" for i in range(1, 11)]
 
 
 def create_clv_tables(con: duckdb.DuckDBPyConnection, *, gg_suspect: bool = False,
-                      validations: bool = True, current: bool = True) -> None:
+                      validations: bool = True, current: bool = True,
+                      selection: dict | None = None) -> None:
     """Create the four CLV tables and fill them (see the module docstring)."""
     for ddl in DDL:
         con.execute(ddl)
-    params = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426,
-              "spend": {"p": 6.25, "q": 3.74, "v": 15.45}}
-    se = {"r": 0.0126, "alpha": 0.3838, "a": 0.1855, "b": 0.7045,
-          "spend": {"p": 1.19, "q": 0.28, "v": 4.16}}
+    params = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    se = {"r": 0.0126, "alpha": 0.3838, "a": 0.1855, "b": 0.7045}
+    notes = ["clv.note.gg_independence_suspect"] if gg_suspect else []
     diagnostics = {"gg_correlation": 0.42 if gg_suspect else 0.11,
-                   "gg_independence_suspect": gg_suspect, "notes": []}
+                   "gg_independence_suspect": gg_suspect, "notes": notes,
+                   "selection": {"method": "holdout", "best": "bgnbd"} if selection is None
+                   else selection}
     row = ("bgnbd", "gamma_gamma", "weeks", date(2011, 12, 10), 52, 4.0, 0.01, 0.3,
            json.dumps(params), json.dumps(se), -9582.4, 19172.8, 19195.3, 10, 0.3,
            json.dumps(diagnostics))
-    con.execute("INSERT INTO clv_runs VALUES (?, ?, " + ", ".join(["?"] * 16) + ", ?)",
-                [RUN, datetime(2024, 1, 2), *row, current])
-    con.execute("INSERT INTO clv_runs VALUES (?, ?, " + ", ".join(["?"] * 16) + ", ?)",
-                [OLD_RUN, datetime(2024, 1, 1), *row, False])
+    spend = (json.dumps({"p": 6.25, "q": 3.74, "v": 15.45}),
+             json.dumps({"p": 1.19, "q": 0.28, "v": 4.16}), "clv.fit")
+    insert = "INSERT INTO clv_runs VALUES (" + ", ".join(["?"] * 23) + ")"
+    con.execute(insert, [RUN, datetime(2024, 1, 2), *row, current, *spend, RUN])
+    con.execute(insert, [OLD_RUN, datetime(2024, 1, 1), *row, False, *spend, OLD_RUN])
     scores = [(RUN, c, f, 10.0 * f, 40.0, 20.0 + f, p, 2.0 * p, 25.0, v, tier, rank)
               for rank, (c, f, p, v, tier) in enumerate(
                   zip(CUSTOMERS, FREQUENCY, P_ALIVE, CLV, TIERS), start=1)]

@@ -79,9 +79,12 @@ def test_section_shows_totals_and_tier_shares(con, lang, tiers, headings):
                 tiers[3]: ["2", "20.0%", "1.5%", "2.50", "7.5%"]}
     for tier, cells in expected.items():
         assert _table_rows(html, tier)[0][1:] == cells
-    # Parameters with standard errors, nested spend parameters flattened.
-    assert _table_rows(html, "alpha")[0][1:] == ["4.414", "0.3838"]
-    assert _table_rows(html, "spend.v")[0][1:] == ["15.45", "4.16"]
+    # Parameters of both models with standard errors.
+    params = {(r[0], r[1]): r[2:] for r in _table_rows(html, "BG/NBD")
+              + _table_rows(html, "Gamma-Gamma")}
+    assert params[("BG/NBD", "alpha")] == ["4.414", "0.3838"]
+    assert params[("Gamma-Gamma", "v")] == ["15.45", "4.16"]
+    assert len(params) == 7
     assert "could not be built" not in html and "生成失败" not in html
 
 
@@ -101,6 +104,7 @@ def test_model_choice_assumptions_and_independence_flag(con):
     assert "30.0% of scored customers have bought only once" in text
     assert "still alive (P(alive) = 1)" in text
     assert re.search(r"Warning The Gamma-Gamma .* is 0\.42: the assumption is doubtful", text)
+    assert text.count("0.42") == 1  # the run's own note on it is not repeated
 
 
 def test_independence_holds_is_information_not_warning():
@@ -196,7 +200,7 @@ def test_no_section_without_a_current_run():
 
 
 def test_without_validations_the_model_is_not_claimed_best():
-    c = _con(validations=False)
+    c = _con(validations=False, selection={})
     text = _section(render_report(c, lang="en", generated_at=WHEN))
     assert "was not compared with others on a holdout period" in text
     assert "Holdout validation" not in text and "Value tiers" in text
@@ -208,4 +212,39 @@ def test_old_run_is_ignored_when_it_is_marked_current():
     c.execute("UPDATE clv_runs SET is_current = (run_id = ?)", [OLD_RUN])
     text = _section(render_report(c, lang="en", generated_at=WHEN))
     assert "999,999" in text and "Customers scored 1 " in text
+    c.close()
+
+
+def test_a_rescoring_shows_the_validation_of_the_fit_it_reused():
+    c = _con()
+    c.execute("UPDATE clv_runs SET is_current = false")
+    c.execute("""INSERT INTO clv_runs SELECT * REPLACE ('42' AS run_id, true AS is_current,
+                     'clv.predict' AS step, 104 AS horizon) FROM clv_runs WHERE run_id = ?""",
+              [RUN])
+    c.execute("INSERT INTO clv_scores SELECT * REPLACE ('42' AS run_id) FROM clv_scores "
+              "WHERE run_id = ?", [RUN])
+    text = _section(render_report(c, lang="en", generated_at=WHEN))
+    assert "CLV run 42" in text and "horizon 104 weeks" in text
+    assert "Model comparison" in text and "BG/NBD (best)" in text
+    c.close()
+
+
+@pytest.mark.parametrize("selection, expected", [
+    ({"method": "bic", "candidates": ["bgnbd", "mbgnbd", "pareto_nbd"], "best": "bgnbd"},
+     "chosen by the lowest BIC of the 3 models fitted"),
+    ({"method": "fixed", "best": "bgnbd"}, "set by the user."),
+    ({"method": "holdout", "best": "bgnbd"}, "it predicted a holdout period best of the models"),
+    ({"method": "holdout", "best": "pareto_nbd"}, "best was Pareto/NBD; this model replaces it"),
+])
+def test_why_the_model_was_used(selection, expected):
+    c = _con(validations=False, selection=selection)
+    assert expected in _section(render_report(c, lang="en", generated_at=WHEN))
+    c.close()
+
+
+def test_user_choice_names_the_comparison_best():
+    c = _con(selection={"method": "fixed", "best": "bgnbd"})
+    c.execute("UPDATE clv_validations SET is_best = (model = 'bgbb')")
+    text = _section(render_report(c, lang="zh", generated_at=WHEN))
+    assert "该购买模型由用户指定；在留出期比较中，误差最低的是 BG/BB。" in text
     c.close()

@@ -123,7 +123,7 @@ def build_clv(ctx: ReportContext) -> SectionContent | None:
     totals = _totals(ctx, run["run_id"])
     if not totals["n"]:
         return None
-    validations = _validations(ctx, run["run_id"])
+    validations = _validations(ctx, run)
     content = SectionContent(intro=ctx.t("report.clv.intro"))
     _headline(ctx, content, run, totals, validations)
     _tiers(ctx, content, run["run_id"])
@@ -148,14 +148,18 @@ def _totals(ctx: ReportContext, run_id: str) -> dict[str, Any]:
     return dict(zip(keys, row))
 
 
-def _validations(ctx: ReportContext, run_id: str) -> pd.DataFrame | None:
+def _validations(ctx: ReportContext, run: dict[str, Any]) -> pd.DataFrame | None:
+    """The holdout comparison stored with the run, or with the fit a re-scoring reused."""
     if "clv_validations" not in ctx.tables():
         return None
-    # The best model first, then by holdout error; failed fits last.
-    frame = ctx.con.execute("SELECT * FROM clv_validations WHERE run_id = ? "
-                            "ORDER BY is_best DESC NULLS LAST, rmse NULLS LAST, model",
-                            [run_id]).df()
-    return None if frame.empty else frame
+    for run_id in dict.fromkeys(str(r) for r in (run["run_id"], run.get("fitted_in")) if r):
+        # The best model first, then by holdout error; failed fits last.
+        frame = ctx.con.execute("SELECT * FROM clv_validations WHERE run_id = ? "
+                                "ORDER BY is_best DESC NULLS LAST, rmse NULLS LAST, model",
+                                [run_id]).df()
+        if not frame.empty:
+            return frame
+    return None
 
 
 def _unit(ctx: ReportContext, unit: str | None) -> str:
@@ -191,17 +195,31 @@ def _headline(ctx: ReportContext, content: SectionContent, run: dict[str, Any],
 
 
 def _why(ctx: ReportContext, run: dict[str, Any], validations: pd.DataFrame | None) -> str:
-    """Why this purchase model: the holdout comparison's pick, or the user's choice."""
-    if validations is None or "is_best" not in validations:
-        return ctx.t("report.clv.why.no_validation")
-    best = validations[validations["is_best"].fillna(False).astype(bool)]
-    if best.empty:
-        return ctx.t("report.clv.why.no_validation")
-    best_row = best.iloc[0]
-    if best_row["model"] == run.get("purchase_model"):
+    """Why this purchase model: the holdout comparison's pick, BIC, or the user's choice."""
+    model = run.get("purchase_model")
+    selection = (run.get("diagnostics") or {}).get("selection") or {}
+    method = selection.get("method")
+    if method == "bic":
+        return ctx.t("report.clv.why.bic", n=ctx.num(len(selection.get("candidates") or [])
+                                                     or None))
+    best_row = None
+    if validations is not None and "is_best" in validations:
+        best = validations[validations["is_best"].fillna(False).astype(bool)]
+        best_row = None if best.empty else best.iloc[0]
+    best_name = best_row["model"] if best_row is not None else selection.get("best")
+    if method == "fixed" or (method is None and best_row is not None and best_name != model):
+        if best_row is not None and best_name != model:
+            return ctx.t("report.clv.why.user", best=_model_label(best_name))
+        return ctx.t("report.clv.why.fixed")
+    if best_name == model and best_row is not None:
         return ctx.t("report.clv.why.best", n=ctx.num(len(validations)),
                      rmse=ctx.num(_float(best_row.get("rmse")), 3))
-    return ctx.t("report.clv.why.user", best=_model_label(best_row["model"]))
+    if method == "holdout" and best_name == model:
+        return ctx.t("report.clv.why.holdout")
+    if method == "holdout":
+        # e.g. a degenerate BG/NBD fit replaced by MBG/NBD: the notes below say why.
+        return ctx.t("report.clv.why.replaced", best=_model_label(best_name))
+    return ctx.t("report.clv.why.no_validation")
 
 
 def _float(value: Any) -> float | None:
@@ -396,16 +414,20 @@ def _sig(value: Any) -> str:
 
 
 def _parameters(ctx: ReportContext, content: SectionContent, run: dict[str, Any]) -> None:
-    params, se = _flatten(run.get("params")), _flatten(run.get("se"))
-    if not params:
+    rows = []
+    for model, params_key, se_key in ((run.get("purchase_model"), "params", "se"),
+                                      (run.get("spend_model"), "spend_params", "spend_se")):
+        params, se = _flatten(_json(run.get(params_key))), _flatten(_json(run.get(se_key)))
+        rows += [[_model_label(model), name, _sig(value), _sig(se.get(name))]
+                 for name, value in params.items()]
+    if not rows:
         return
     content.add_heading(ctx.t("report.clv.params_title"))
-    rows = [[name, _sig(value), _sig(se.get(name))] for name, value in params.items()]
     note = ctx.t("report.clv.params_note", ll=ctx.num(_float(run.get("log_likelihood")), 1),
                  aic=ctx.num(_float(run.get("aic")), 1), bic=ctx.num(_float(run.get("bic")), 1))
-    content.add_table([ctx.t("report.clv.col.parameter"), ctx.t("report.clv.col.estimate"),
-                       ctx.t("report.clv.col.se")], rows, note=note,
-                      numeric=(False, True, True))
+    content.add_table([ctx.t("report.clv.col.model"), ctx.t("report.clv.col.parameter"),
+                       ctx.t("report.clv.col.estimate"), ctx.t("report.clv.col.se")], rows,
+                      note=note, numeric=(False, False, True, True))
 
 
 def _assumptions(ctx: ReportContext, content: SectionContent, run: dict[str, Any]) -> None:
@@ -425,6 +447,9 @@ def _assumptions(ctx: ReportContext, content: SectionContent, run: dict[str, Any
         key = "report.clv.gg_suspect" if suspect else "report.clv.gg_ok"
         findings.append(Finding(ctx.t(key, r=f"{corr:.2f}"), "warning" if suspect else "info"))
     for note in diagnostics.get("notes") or []:
+        # The independence note repeats the check above, with its correlation.
+        if note == "clv.note.gg_independence_suspect":
+            continue
         if isinstance(note, str) and _has_key(note):
             findings.append(Finding(ctx.t(note)))
     content.add_findings(findings)
@@ -544,13 +569,13 @@ def _validation_charts(ctx: ReportContext, content: SectionContent, run: dict[st
         content.add_chart(builders.model_comparison_chart(table, ctx.lang),
                           title=ctx.t("report.clv.comparison_chart"))
     # Curves of the model in use, else of the validation's best.
-    model = run.get("purchase_model")
-    by_freq, cumulative = validation_curves(ctx, run["run_id"], model)
+    model, run_id = run.get("purchase_model"), str(validations["run_id"].iloc[0])
+    by_freq, cumulative = validation_curves(ctx, run_id, model)
     if by_freq.empty and cumulative.empty and "is_best" in validations:
         best = validations[validations["is_best"].fillna(False).astype(bool)]
         if not best.empty:
             model = best.iloc[0]["model"]
-            by_freq, cumulative = validation_curves(ctx, run["run_id"], model)
+            by_freq, cumulative = validation_curves(ctx, run_id, model)
     label = _model_label(model)
     if not by_freq.empty:
         content.add_chart(builders.by_frequency_chart(by_freq, ctx.lang),
