@@ -352,6 +352,11 @@ def _show_stages(stages: dict[str, Any]) -> None:
                     minimum=clusters["minimum"]))
     elif clusters:
         out.print(t("cli.run.clusters", k=clusters["segments"], run=clusters["run_id"]))
+    clv = stages.get("clv") or {}
+    if clv:
+        out.print(t("cli.run.clv_skipped", reason=t(f"cli.run.clv_reason.{clv['skipped']}"))
+                  if clv.get("skipped") else t("cli.run.clv", model=clv["model"],
+                                               run=clv["run_id"]))
 
 
 @app.command(help=t("cli.run.help"))
@@ -502,6 +507,7 @@ def status(
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
+from crmlens import cli_clv  # noqa: E402,F401
 from crmlens import cli_features  # noqa: E402,F401
 from crmlens import cli_segment  # noqa: E402,F401
 
