@@ -310,11 +310,11 @@ def test_covariate_coefficient_recovery(covariate_data):
     x, tx, T, purchase, dropout = covariate_data
     model = ParetoNBDModel().fit(x, tx, T, purchase_covariates=purchase,
                                  dropout_covariates=dropout)
-    gamma, se = model.purchase_coefficients_["vip"], model.purchase_coefficients_se_["vip"]
+    gamma, se = model.purchase_coefficients_["vip"], model.purchase_coefficient_se_["vip"]
     assert abs(gamma - np.log(2)) < 4 * se
     assert gamma == pytest.approx(np.log(2), abs=0.1)
     # The covariate does not change the dropout rate: its dropout coefficient is 0 within noise.
-    assert abs(model.dropout_coefficients_["vip_dropout"]) < 4 * model.dropout_coefficients_se_[
+    assert abs(model.dropout_coefficients_["vip_dropout"]) < 4 * model.dropout_coefficient_se_[
         "vip_dropout"]
     for name, value in {"r": 0.8, "alpha": 6.0, "s": 0.7, "beta": 12.0}.items():
         assert model.params_[name] == pytest.approx(value, rel=0.25), name
@@ -452,3 +452,38 @@ def test_covariates_are_required_at_prediction_when_fitted_with_them(cdnow):
     assert info.value.key == "error.clv_pareto.covariate_columns"
     p_alive = model.conditional_probability_alive(x, tx, T, purchase_covariates=group)
     assert p_alive.shape == x.shape and np.all((p_alive > 0) & (p_alive <= 1))
+
+
+def test_covariates_in_caller_units_and_matched_by_name(cdnow):
+    # Covariates are standardized inside the fit: an affine change of a covariate changes
+    # only its coefficient (and the baseline), not the fit; DataFrames are matched by name.
+    x, tx, T = _history(cdnow)
+    rng = np.random.default_rng(8)
+    age = rng.uniform(20, 70, len(x))
+    vip = (np.arange(len(x)) % 3 == 0).astype(float)
+    years = ParetoNBDModel().fit(x, tx, T, purchase_covariates=pd.DataFrame({"age": age,
+                                                                               "vip": vip}))
+    decades = ParetoNBDModel().fit(x, tx, T, purchase_covariates=pd.DataFrame(
+        {"age": (age - 20) / 10, "vip": vip}))
+    assert decades.log_likelihood_ == pytest.approx(years.log_likelihood_, rel=1e-9)
+    assert decades.purchase_coefficients_["age"] == pytest.approx(
+        10 * years.purchase_coefficients_["age"], rel=1e-4)
+    assert decades.purchase_coefficient_se_["age"] == pytest.approx(
+        10 * years.purchase_coefficient_se_["age"], rel=1e-3)
+    assert decades.params_["alpha"] == pytest.approx(
+        years.params_["alpha"] * np.exp(-20 * years.purchase_coefficients_["age"]), rel=1e-4)
+    assert decades.purchase_coefficient_se_["vip"] == pytest.approx(
+        years.purchase_coefficient_se_["vip"], rel=1e-3)
+    swapped = pd.DataFrame({"vip": vip, "age": age})
+    np.testing.assert_allclose(
+        years.conditional_probability_alive(x, tx, T, purchase_covariates=swapped),
+        years.conditional_probability_alive(x, tx, T, purchase_covariates=swapped[["age",
+                                                                                   "vip"]]))
+    renamed = swapped.rename(columns={"age": "a"})
+    with pytest.raises(InputError) as info:
+        years.conditional_probability_alive(x, tx, T, purchase_covariates=renamed)
+    assert info.value.key == "error.clv_pareto.covariate_names"
+    with pytest.raises(InputError) as info:
+        ParetoNBDModel().fit(x, tx, T, dropout_covariates=pd.DataFrame({"one": np.ones(len(x))}))
+    assert info.value.key == "error.clv_pareto.covariate_constant"
+    assert "one" in info.value.message("en")

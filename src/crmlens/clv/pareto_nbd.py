@@ -1,4 +1,4 @@
-"""Pareto/NBD purchase and dropout model (Schmittlein, Morrison & Colombo 1987), by maximum likelihood.
+"""Pareto/NBD purchase and dropout model (Schmittlein, Morrison & Colombo 1987), fitted by MLE.
 
 The likelihood (Fader & Hardie 2005, "A Note on Deriving the Pareto/NBD Model", eq. 18) is
 
@@ -301,6 +301,46 @@ def _growth(s, log_ratio):
     return np.where(np.abs(k) < 1e-10, log_ratio, -np.expm1(-k * log_ratio) / safe)
 
 
+def _standardized(values, name: str, n: int, weights: np.ndarray):
+    """Covariates centred and scaled (weighted), with names, centres and spreads.
+
+    ``None`` gives no matrix and empty names. A constant column cannot be told apart from the
+    baseline rate and is refused.
+    """
+    if values is None:
+        return None, [], np.empty(0), np.empty(0)
+    matrix, names = _covariate_matrix(values, name, n)
+    total = weights.sum()
+    centre = weights @ matrix / total
+    spread = np.sqrt(weights @ (matrix - centre) ** 2 / total)
+    constant = ~(spread > 1e-12 * np.maximum(1.0, np.abs(centre)))
+    if constant.any():
+        raise InputError("error.clv_pareto.covariate_constant", name=name,
+                         column=names[int(np.argmax(constant))])
+    return (matrix - centre) / spread, names, centre, spread
+
+
+def _unstandardize(theta, centre1, spread1, centre2, spread2, scale):
+    """Parameters in the caller's units (time and covariates) and the Jacobian of the map.
+
+    With standardized covariates ``alpha0' exp(-g' . (x - m) / sd)`` equals
+    ``alpha0 exp(-g . x)`` for ``g = g' / sd`` and ``alpha0 = alpha0' exp(g' . m / sd)``.
+    """
+    k1 = len(centre1)
+    params = theta.astype(float).copy()
+    jacobian = np.eye(len(theta))
+    for base, start, centre, spread in ((1, 4, centre1, spread1), (3, 4 + k1, centre2, spread2)):
+        block = slice(start, start + len(centre))
+        shift = centre / spread
+        factor = np.exp(theta[block] @ shift)
+        params[base] = theta[base] * factor / scale
+        params[block] = theta[block] / spread
+        jacobian[base, base] = factor / scale
+        jacobian[base, block] = params[base] * shift
+        jacobian[block, block] = np.diag(1.0 / spread)
+    return params, jacobian
+
+
 class ParetoNBDModel(BaseEstimator):
     """Pareto/NBD model of repeat purchases and dropout (Schmittlein, Morrison & Colombo 1987).
 
@@ -329,7 +369,7 @@ class ParetoNBDModel(BaseEstimator):
         Standard errors from the inverse Hessian of the log-likelihood.
     purchase_coefficients_, dropout_coefficients_ : dict of str to float
         Covariate coefficients ``gamma1`` / ``gamma2`` by covariate name (empty without).
-    purchase_coefficients_se_, dropout_coefficients_se_ : dict of str to float
+    purchase_coefficient_se_, dropout_coefficient_se_ : dict of str to float
         Their standard errors.
     covariance_ : ndarray of shape (4 + k1 + k2, 4 + k1 + k2)
         Covariance of ``(r, alpha, s, beta, gamma1..., gamma2...)``.
@@ -385,16 +425,15 @@ class ParetoNBDModel(BaseEstimator):
         frequency, recency, T = _check_history(frequency, recency, T)
         n = len(frequency)
         weights = check_weights(sample_weight, n)
-        X1 = names1 = X2 = names2 = None
-        if purchase_covariates is not None:
-            X1, names1 = _covariate_matrix(purchase_covariates, "purchase_covariates", n)
-        if dropout_covariates is not None:
-            X2, names2 = _covariate_matrix(dropout_covariates, "dropout_covariates", n)
-        k1 = 0 if X1 is None else X1.shape[1]
-        k2 = 0 if X2 is None else X2.shape[1]
+        X1, names1, centre1, spread1 = _standardized(purchase_covariates, "purchase_covariates",
+                                                     n, weights)
+        X2, names2, centre2, spread2 = _standardized(dropout_covariates, "dropout_covariates",
+                                                     n, weights)
+        k1, k2 = len(names1), len(names2)
         k = 4 + k1 + k2
 
-        # Time scaled so the oldest customer has T = 1 (alpha, beta scaled back at the end).
+        # Time scaled so the oldest customer has T = 1, covariates centred and scaled: parameters
+        # of similar magnitude help the optimiser; everything is mapped back at the end.
         t_max = float(T.max())
         scale = 1.0 / t_max if t_max > 0 else 1.0
         rows = _Rows(frequency, recency * scale, T * scale, weights, X1, X2)
@@ -423,8 +462,9 @@ class ParetoNBDModel(BaseEstimator):
             raise FitError("error.clv_model.not_converged", model=_MODEL, iterations=n_iter,
                            message=message)
 
-        # Standard errors via positive coordinates: coefficients enter as v = exp(gamma),
-        # and the delta method maps back (exact at the optimum, where the gradient vanishes).
+        # Standard errors through positive coordinates (_fitting.standard_errors steps
+        # relative to the value): coefficients enter as v = exp(gamma); the delta method maps
+        # back, exactly at the optimum, where the gradient vanishes.
         def total_gradient(v):
             th = np.where(positive, v, np.log(v))
             grad = -_loglik_grad(th, rows)[1] + 2 * c * W * th
@@ -432,24 +472,25 @@ class ParetoNBDModel(BaseEstimator):
 
         v = np.where(positive, theta, np.exp(theta))
         with np.errstate(all="ignore"):
-            se, cov = standard_errors(total_gradient, v, model=_MODEL)
-        back = np.where(positive, 1.0, 1.0 / v)
-        back[[1, 3]] = 1.0 / scale
-        se, cov = se * back, cov * np.outer(back, back)
-        params = theta.copy()
-        params[[1, 3]] /= scale
+            _, cov = standard_errors(total_gradient, v, model=_MODEL)
+        to_gamma = np.where(positive, 1.0, 1.0 / v)
+        cov = cov * np.outer(to_gamma, to_gamma)
+        params, jacobian = _unstandardize(theta, centre1, spread1, centre2, spread2, scale)
+        cov = jacobian @ cov @ jacobian.T
+        variances = np.diag(cov)
+        se = np.sqrt(np.where(variances > 0, variances, np.nan))
 
         self.params_ = dict(zip(PARAM_NAMES, params[:4].tolist(), strict=True))
         self.se_ = dict(zip(PARAM_NAMES, se[:4].tolist(), strict=True))
-        self.purchase_coefficients_ = dict(zip(names1 or [], params[4:4 + k1].tolist(),
-                                               strict=True))
-        self.dropout_coefficients_ = dict(zip(names2 or [], params[4 + k1:].tolist(), strict=True))
-        self.purchase_coefficients_se_ = dict(zip(names1 or [], se[4:4 + k1].tolist(),
-                                                  strict=True))
-        self.dropout_coefficients_se_ = dict(zip(names2 or [], se[4 + k1:].tolist(), strict=True))
+        self.purchase_coefficients_ = dict(zip(names1, params[4:4 + k1].tolist(), strict=True))
+        self.dropout_coefficients_ = dict(zip(names2, params[4 + k1:].tolist(), strict=True))
+        self.purchase_coefficient_se_ = dict(zip(names1, se[4:4 + k1].tolist(), strict=True))
+        self.dropout_coefficient_se_ = dict(zip(names2, se[4 + k1:].tolist(), strict=True))
         self.covariance_ = cov
+        raw1 = None if X1 is None else X1 * spread1 + centre1
+        raw2 = None if X2 is None else X2 * spread2 + centre2
         with np.errstate(all="ignore"):
-            ll = _loglik_grad(params, _Rows(frequency, recency, T, weights, X1, X2))[0]
+            ll = _loglik_grad(params, _Rows(frequency, recency, T, weights, raw1, raw2))[0]
         if not np.isfinite(ll):
             raise FitError("error.clv_model.non_finite_fit", model=_MODEL)
         self.log_likelihood_ = float(ll)
@@ -475,6 +516,8 @@ class ParetoNBDModel(BaseEstimator):
             if values is None:
                 raise InputError("error.clv_pareto.covariates_missing", name=name,
                                  columns=", ".join(coefs))
+            if isinstance(values, pd.DataFrame):
+                values = _by_name(values, list(coefs), name)
             matrix, _ = _covariate_matrix(values, name, n)
             if matrix.shape[1] != len(coefs):
                 raise InputError("error.clv_pareto.covariate_columns", name=name,
@@ -600,6 +643,18 @@ class ParetoNBDModel(BaseEstimator):
         return _finite(pmf, "probability_of_n_purchases_up_to_time")
 
 
+def _by_name(frame: pd.DataFrame, fitted: list[str], name: str) -> pd.DataFrame:
+    """The fitted columns of ``frame``, by name (by position when fitted from an array)."""
+    columns = [str(c) for c in frame.columns]
+    missing = [c for c in fitted if c not in columns]
+    if not missing:
+        return frame.set_axis(columns, axis=1)[fitted]
+    if fitted == [f"x{j}" for j in range(len(fitted))]:
+        return frame
+    raise InputError("error.clv_pareto.covariate_names", name=name, column=missing[0],
+                     columns=", ".join(fitted))
+
+
 def _as_rows(values):
     """One customer's covariates given as a flat vector become a one-row matrix."""
     if values is None or isinstance(values, pd.DataFrame):
@@ -610,8 +665,16 @@ def _as_rows(values):
 
 def _p_alive(r, alpha, s, beta, x, tx, T):
     """``E1 / (E1 + E2)`` with the bracket written as ``(r+x) H(T) + s G(t_x)``."""
-    log_g = _log_tail("G", r, s, x, tx, alpha, beta)[0]
-    log_h = _log_tail("H", r, s, x, T, alpha, beta)[0]
+    if np.ndim(alpha) == 0 and np.ndim(beta) == 0:
+        # Same rates for everyone: one tail evaluation per distinct (x, t_x) and (x, T).
+        zero = np.zeros(len(x), dtype=np.intp)
+        gx, gy, _, g_index = _points(x, tx, zero, 1)
+        hx, hy, _, h_index = _points(x, T, zero, 1)
+        log_g = _log_tail("G", r, s, gx, gy, alpha, beta)[0][g_index]
+        log_h = _log_tail("H", r, s, hx, hy, alpha, beta)[0][h_index]
+    else:
+        log_g = _log_tail("G", r, s, x, tx, alpha, beta)[0]
+        log_h = _log_tail("H", r, s, x, T, alpha, beta)[0]
     log_q = np.logaddexp(np.log(s) + log_g, np.log(r + x) + log_h)
     log_e1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     return np.exp(np.minimum(log_e1 - log_q, 0.0))
@@ -624,8 +687,9 @@ def _pmf_new_customer(r, alpha, s, beta, t, n):
     p = t / (alpha + t)
     log_nb = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log1p(-p) + xlogy(n, p)
     alive = np.exp(log_nb - s * np.log1p(t / beta))
-    # int_0^t tau^n (alpha+tau)^-(r+n) (beta+tau)^-(s+1) dtau with u = tau/(alpha+tau) = p w^(1/(n+1)):
-    # alpha^(1-r) p^(n+1)/(n+1) int_0^1 (1-u)^(r+s-1) (beta + (alpha-beta) u)^-(s+1) dw.
+    # int_0^t tau^n (alpha+tau)^-(r+n) (beta+tau)^-(s+1) dtau, with u = tau / (alpha+tau)
+    # = p w^(1/(n+1)), is alpha^(1-r) p^(n+1) / (n+1) times
+    # int_0^1 (1-u)^(r+s-1) (beta + (alpha-beta) u)^-(s+1) dw: smooth, no underflow in n.
     def integrand(w):
         u = p * w ** (1.0 / (n + 1))
         return np.exp((r + s - 1) * np.log1p(-u) - (s + 1) * np.log((beta + (alpha - beta) * u)
