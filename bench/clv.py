@@ -1,15 +1,17 @@
-"""BG/NBD and Gamma-Gamma fits: crmlens against lifetimes, in the same run (issue 4).
+"""BG/NBD, Pareto/NBD and Gamma-Gamma fits: crmlens, lifetimes and pymc-marketing, same run.
 
-Customers are simulated from known BG/NBD and Gamma-Gamma parameters (numpy, in days); each
-fit runs in a fresh process on the same saved summary, which times its own call and reports
-its peak RSS (``VmHWM``):
+Customers are simulated from known BG/NBD (or Pareto/NBD) and Gamma-Gamma parameters (numpy,
+in days); each fit runs in a fresh process on the same saved summary, which times its own call
+and reports its peak RSS (``VmHWM``):
 
-a. lifetimes ``BetaGeoFitter`` / ``GammaGammaFitter`` on one row per customer (how it is used);
-b. crmlens ``BetaGeoModel`` / ``GammaGammaModel`` on the distinct rows with weights
-   (``crmlens.clv.compress``), compression included in the time.
-
-pymc-marketing is not installed here (its PyMC/PyTensor stack compiles at install time), so
-its maximum-a-posteriori fit is not measured; the note in RESULTS.md says so.
+a. lifetimes ``BetaGeoFitter`` / ``ParetoNBDFitter`` / ``GammaGammaFitter`` on one row per
+   customer (how it is used);
+b. crmlens ``BetaGeoModel`` / ``ParetoNBDModel`` / ``GammaGammaModel`` on the distinct rows
+   with weights (``crmlens.clv.compress``), compression included in the time;
+c. pymc-marketing ``BetaGeoModel`` / ``ParetoNBDModel`` ``fit(method="map")`` (its default
+   priors, so its optimum differs slightly from the maximum likelihood), in the separate
+   environment made by ``make bench-pymc-env`` (``bench/_pymc_worker.py``; compiled once
+   before the timing). Without that environment column c is left out and RESULTS.md says so.
 
     .venv/bin/python bench/clv.py                     # 100k and 1M customers, RESULTS.md
     .venv/bin/python bench/clv.py --sizes 1e5 --no-write
@@ -35,8 +37,11 @@ import segment as _segment  # noqa: E402  (VmHWM of a worker)
 
 SECTION = "## CLV model fits (bench/clv.py)"
 TRUE_BGNBD = {"r": 0.6, "alpha": 30.0, "a": 0.8, "b": 2.5}
+TRUE_PARETO = {"r": 0.6, "alpha": 30.0, "s": 0.7, "beta": 300.0}
 TRUE_GG = {"p": 6.0, "q": 4.0, "v": 150.0}
-WORKERS = ("lifetimes_bgnbd", "crmlens_bgnbd", "lifetimes_gg", "crmlens_gg")
+MODELS = ("bgnbd", "pareto_nbd", "gg")
+LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "gg": "Gamma-Gamma"}
+PYMC_PYTHON = BENCH_DIR.parent / ".venv-pymc" / "bin" / "python"
 
 
 def simulate(n: int, seed: int, path: Path) -> None:
@@ -71,13 +76,31 @@ def simulate(n: int, seed: int, path: Path) -> None:
     np.savez(path, frequency=freq, recency=rec, T=T, monetary=np.round(spend, 2))
 
 
+def simulate_pareto(n: int, seed: int, path: Path) -> None:
+    """Pareto/NBD purchase histories (days, whole days), saved as .npz."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    r, alpha, s, beta = TRUE_PARETO.values()
+    lam = rng.gamma(r, 1 / alpha, n)
+    life = rng.exponential(1 / rng.gamma(s, 1 / beta, n))
+    T = rng.integers(30, 731, n).astype(float)
+    horizon = np.minimum(life, T)
+    freq = rng.poisson(lam * horizon).astype(float)
+    # Given the count, purchase times are uniform on (0, horizon): the last is the maximum.
+    last = horizon * rng.random(n) ** (1 / np.maximum(freq, 1))
+    rec = np.where(freq > 0, np.floor(last), 0.0)
+    np.savez(path, frequency=freq, recency=rec, T=T)
+
+
 def run_worker(name: str, data: Path) -> dict[str, Any]:
     import warnings
 
     import numpy as np
 
     z = np.load(data)
-    f, rcy, T, m = z["frequency"], z["recency"], z["T"], z["monetary"]
+    f, rcy, T = z["frequency"], z["recency"], z["T"]
+    m = z["monetary"] if "monetary" in z else None
     rep = f > 0
     if name.startswith("lifetimes"):
         import lifetimes  # noqa: F401  (imported before timing)
@@ -89,13 +112,19 @@ def run_worker(name: str, data: Path) -> dict[str, Any]:
         from lifetimes import BetaGeoFitter
 
         params = BetaGeoFitter().fit(f, rcy, T).params_.to_dict()
-    elif name == "crmlens_bgnbd":
+    elif name == "lifetimes_pareto_nbd":
+        from lifetimes import ParetoNBDFitter
+
+        params = ParetoNBDFitter().fit(f, rcy, T).params_.to_dict()
+    elif name in ("crmlens_bgnbd", "crmlens_pareto_nbd"):
         import pandas as pd
 
-        from crmlens.clv import BetaGeoModel, compress
+        from crmlens.clv import compress
+        from crmlens.clv.registry import purchase_model_class
 
         rows, w = compress(pd.DataFrame({"frequency": f.astype(int), "recency": rcy, "T": T}))
-        params = BetaGeoModel().fit(rows[:, 0], rows[:, 1], rows[:, 2], sample_weight=w).params_
+        model = purchase_model_class(name.removeprefix("crmlens_"))()
+        params = model.fit(rows[:, 0], rows[:, 1], rows[:, 2], sample_weight=w).params_
     elif name == "lifetimes_gg":
         from lifetimes import GammaGammaFitter
 
@@ -111,7 +140,13 @@ def run_worker(name: str, data: Path) -> dict[str, Any]:
 
 def measure(name: str, data: Path, timeout: float) -> dict[str, Any]:
     _ingest.wait_for_idle(60)
-    cmd = [sys.executable, __file__, "--worker", name, "--data", str(data)]
+    if name.startswith("pymc_"):
+        if not PYMC_PYTHON.exists():
+            return {"failure": "not installed (make bench-pymc-env)"}
+        cmd = [str(PYMC_PYTHON), str(BENCH_DIR / "_pymc_worker.py"),
+               name.removeprefix("pymc_"), str(data)]
+    else:
+        cmd = [sys.executable, __file__, "--worker", name, "--data", str(data)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -121,49 +156,84 @@ def measure(name: str, data: Path, timeout: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cell(res: dict[str, Any]) -> str:
+    if "seconds" not in res:
+        return res.get("failure", "—")
+    return f"{res['seconds']:.2f} s, {res['vmhwm_kib'] / 1024:,.0f} MiB"
+
+
+def _ratio(other: dict[str, Any], ours: dict[str, Any]) -> str:
+    if "seconds" not in other or "seconds" not in ours:
+        return "—"
+    return f"**{other['seconds'] / ours['seconds']:.1f}×**"
+
+
+def _largest_difference(ours: dict[str, Any], other: dict[str, Any]) -> str:
+    if "params" not in ours or "params" not in other:
+        return "—"
+    diffs = [abs(ours["params"][k] - v) / abs(v) for k, v in other["params"].items()
+             if v and k in ours["params"]]
+    return f"{max(diffs):.1e}" if diffs else "—"
+
+
 def render(cases: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    pymc = info.get("pymc_marketing") or "not installed: not measured"
     lines = [SECTION, "", f"Measured {now} with `{command}` (crmlens {info['crmlens']}, commit "
              f"`{info['commit']}`).", "",
              f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']:.1f} GiB RAM, "
              f"{info['os']}; Python {info['python']}, numpy {info['numpy']}, lifetimes "
-             f"{info['lifetimes']}.", "",
-             "Simulated from BG/NBD r, α, a, b = " + ", ".join(
-                 f"{v:g}" for v in TRUE_BGNBD.values()) + " (days) and Gamma-Gamma p, q, v = "
+             f"{info['lifetimes']}, pymc-marketing {pymc}.", "",
+             "Simulated (days) from BG/NBD r, α, a, b = "
+             + ", ".join(f"{v:g}" for v in TRUE_BGNBD.values()) + "; Pareto/NBD r, α, s, β = "
+             + ", ".join(f"{v:g}" for v in TRUE_PARETO.values()) + "; Gamma-Gamma p, q, v = "
              + ", ".join(f"{v:g}" for v in TRUE_GG.values()) + ". Seconds: the fit call in "
-             "a fresh process (crmlens: compression to distinct rows included); peak RSS: the "
-             "process's VmHWM. lifetimes is used as users do (one row per customer). "
-             "pymc-marketing is not installed here: not measured.", ""]
+             "a fresh process (crmlens: compression to distinct rows included; pymc-marketing: "
+             "`fit(method=\"map\")` after a compile on 1,000 customers); peak RSS: the process's "
+             "VmHWM. lifetimes and pymc-marketing are used as users do (one row per customer). "
+             "Differences are the largest relative parameter difference from crmlens; "
+             "pymc-marketing's MAP includes its default priors, so it is not the same optimum.",
+             ""]
     for case in cases:
-        lines += [f"**{case['n']:,} customers** ({case['distinct']:,} distinct "
-                  "(frequency, recency, T) rows)", "",
-                  "| model | lifetimes | crmlens | speed-up | parameters (crmlens) | largest "
-                  "relative difference |", "|---|---:|---:|---:|---|---:|"]
-        for model in ("bgnbd", "gg"):
-            lt, cm = case[f"lifetimes_{model}"], case[f"crmlens_{model}"]
-            if "failure" in lt or "failure" in cm:
-                lines.append(f"| {model} | {lt.get('failure', '')} | {cm.get('failure', '')} "
-                             "| — | — | — |")
-                continue
-            diff = max(abs(cm["params"][k] - lt["params"][k]) / abs(lt["params"][k])
-                       for k in lt["params"] if lt["params"][k])
-            label = "BG/NBD" if model == "bgnbd" else "Gamma-Gamma"
-            lines.append(
-                f"| {label} | {lt['seconds']:.2f} s, {lt['vmhwm_kib'] / 1024:,.0f} MiB | "
-                f"{cm['seconds']:.2f} s, {cm['vmhwm_kib'] / 1024:,.0f} MiB | "
-                f"**{lt['seconds'] / cm['seconds']:.1f}×** | "
-                + ", ".join(f"{k} {v:.4g}" for k, v in cm["params"].items())
-                + f" | {diff:.1e} |")
+        lines += [f"**{case['n']:,} customers** ({case['distinct_bgnbd']:,} distinct "
+                  "(frequency, recency, T) rows from BG/NBD, "
+                  f"{case['distinct_pareto_nbd']:,} from Pareto/NBD)", "",
+                  "| model | crmlens | lifetimes | speed-up | pymc-marketing MAP | speed-up | "
+                  "parameters (crmlens) | difference lifetimes | difference pymc |",
+                  "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+        for model in MODELS:
+            ours, lt = case[f"crmlens_{model}"], case[f"lifetimes_{model}"]
+            pm = case.get(f"pymc_{model}", {"failure": "—"})
+            shown = (", ".join(f"{k} {v:.4g}" for k, v in ours["params"].items())
+                     if "params" in ours else "—")
+            lines.append(f"| {LABELS[model]} | {_cell(ours)} | {_cell(lt)} | {_ratio(lt, ours)} "
+                         f"| {_cell(pm)} | {_ratio(pm, ours)} | {shown} | "
+                         f"{_largest_difference(ours, lt)} | {_largest_difference(ours, pm)} |")
         lines.append("")
     big = next((c for c in cases if c["n"] >= 1_000_000), None)
-    if big and "seconds" in big["crmlens_bgnbd"] and "seconds" in big["lifetimes_bgnbd"]:
+    if big and "seconds" in big["crmlens_bgnbd"]:
         s = big["crmlens_bgnbd"]["seconds"]
-        ratio = big["lifetimes_bgnbd"]["seconds"] / s
-        lines += ["Targets (issue 4), BG/NBD on 1M customers: under 1 s — "
-                  f"**{'met' if s < 1 else 'not met'}** ({s:.2f} s); at least 20× faster than "
-                  f"lifetimes — **{'met' if ratio >= 20 else 'not met'}** ({ratio:.1f}×); 8× "
-                  "faster than pymc-marketing — not measured.", ""]
+        verdicts = [f"under 1 s — **{'met' if s < 1 else 'not met'}** ({s:.2f} s)"]
+        for key, label, target in (("lifetimes_bgnbd", "lifetimes", 20),
+                                   ("pymc_bgnbd", "pymc-marketing", 8)):
+            other = big.get(key, {})
+            if "seconds" in other:
+                ratio = other["seconds"] / s
+                verdicts.append(f"at least {target}× faster than {label} — "
+                                f"**{'met' if ratio >= target else 'not met'}** ({ratio:.1f}×)")
+            else:
+                verdicts.append(f"at least {target}× faster than {label} — not measured")
+        lines += ["Targets (issue 4), BG/NBD on 1M customers: " + "; ".join(verdicts) + ".", ""]
     return "\n".join(lines) + "\n"
+
+
+def _pymc_version() -> str | None:
+    if not PYMC_PYTHON.exists():
+        return None
+    out = subprocess.run([str(PYMC_PYTHON), "-c",
+                          "import pymc_marketing; print(pymc_marketing.__version__)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1e5,1e6")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -184,20 +255,28 @@ def main(argv: list[str] | None = None) -> int:
 
     info = _ingest.machine_info()
     info["lifetimes"] = lifetimes.__version__
+    info["pymc_marketing"] = _pymc_version()
+    models = [m for m in args.models.split(",") if m]
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(float(s)) for s in args.sizes.split(",")):
-            data = Path(tmp) / f"clv_{size}.npz"
-            simulate(size, args.seed, data)
-            z = np.load(data)
-            distinct = len(np.unique(np.stack([z["frequency"], z["recency"], z["T"]]), axis=1)
-                           .T)
-            case = {"n": size, "distinct": distinct}
-            for name in WORKERS:
-                case[name] = measure(name, data, args.timeout)
-                shown = (f"{case[name]['seconds']:.2f} s" if "seconds" in case[name]
-                         else case[name]["failure"])
-                print(f"{size:>10,} {name:16s} {shown}", flush=True)
+            data = {"bgnbd": Path(tmp) / f"bgnbd_{size}.npz",
+                    "pareto_nbd": Path(tmp) / f"pareto_{size}.npz"}
+            simulate(size, args.seed, data["bgnbd"])
+            simulate_pareto(size, args.seed, data["pareto_nbd"])
+            data["gg"] = data["bgnbd"]
+            case: dict[str, Any] = {"n": size}
+            for kind in ("bgnbd", "pareto_nbd"):
+                z = np.load(data[kind])
+                case[f"distinct_{kind}"] = len(np.unique(
+                    np.stack([z["frequency"], z["recency"], z["T"]]), axis=1).T)
+            for model in MODELS:
+                libraries = ("crmlens", "lifetimes") + (("pymc",) if model != "gg" else ())
+                for library in libraries:
+                    name = f"{library}_{model}"
+                    case[name] = (measure(name, data[model], args.timeout) if model in models
+                                  else {"failure": "not run"})
+                    print(f"{size:>10,} {name:22s} {_cell(case[name])}", flush=True)
             cases.append(case)
     command = "bench/clv.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = render(cases, info, command.strip())
