@@ -173,18 +173,42 @@ def _shares(rows_channel: list[tuple], rows_category: list[tuple],
     return out
 
 
-def _discover(con: duckdb.DuckDBPyConnection, *, from_stage: bool, source: str = "",
-              as_of: date | None = None,
-              channels: list[tuple] | None = None) -> list[_sql.ShareColumn]:
-    """The share columns: channels and top categories by gross spend before ``as_of``."""
-    if channels is None:
-        channels = con.execute(_sql.discovery_sql("channel", from_stage=False, source=source,
-                                                  as_of=as_of)).fetchall()
-    cat = con.execute(_sql.discovery_sql("category", from_stage=from_stage, source=source,
-                                         as_of=as_of)).fetchall()
-    null_cat = con.execute(_sql.null_category_sql(from_stage=from_stage, source=source,
-                                                  as_of=as_of)).fetchall() != []
-    return _shares(channels, cat, null_cat)
+def _discover(con: duckdb.DuckDBPyConnection) -> list[_sql.ShareColumn]:
+    """The share columns: channels and top categories by gross spend (from the values table)."""
+    channels = con.execute(_sql.discovery_sql("channel")).fetchall()
+    categories = con.execute(_sql.discovery_sql("category")).fetchall()
+    null_category = con.execute(_sql.null_category_sql()).fetchall() != []
+    return _shares(channels, categories, null_category)
+
+
+def _full_step(con: duckdb.DuckDBPyConnection, plan: _Plan, into: str, *,
+               execute: bool) -> tuple[list[_sql.ShareColumn], list[str]]:
+    """The statements of the full step and its share columns.
+
+    The values table is always created: the share columns, the id counts and the number of
+    customers (for the bit-set budget) are read from it and from the money table. With
+    ``execute`` every statement runs; without, only the values table is made (the caller
+    drops it) and the number of customers is counted straight from the lines.
+    """
+    statements = [_sql.values_sql(plan.source, plan.as_of)]
+    con.execute(statements[0])
+    shares = _discover(con)
+    n_products, n_categories = con.execute(_sql.id_counts_sql()).fetchall()[0]
+    statements += _sql.stage_sql(plan.source, plan.as_of, shares)
+    if execute:
+        for statement in statements[1:]:
+            con.execute(statement)
+        n_customers = con.execute(f"SELECT count(*) FROM {_sql.MONEY_TABLE}").fetchall()[0][0]
+    else:
+        n_customers = con.execute(_sql.customers_sql(plan.source, plan.as_of)).fetchall()[0][0]
+    rest = _sql.distinct_sql(plan.source, plan.as_of, n_products=n_products,
+                             n_categories=n_categories,
+                             parts=_sql.distinct_parts(n_products, n_categories, n_customers))
+    rest.append(_sql.final_sql(into, plan.as_of, shares, plan.side))
+    if execute:
+        for statement in rest:
+            con.execute(statement)
+    return shares, statements + rest
 
 
 def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,
@@ -207,14 +231,15 @@ def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = No
     -------
     str
         Statements separated by ``;``. The share columns depend on the data (the channels and
-        top categories by spend before ``as_of``), so they are looked up first with one small
-        aggregate query.
+        top categories by spend before ``as_of``), and so does how the distinct products are
+        counted (the number of product ids and customers): the first statement (the values
+        table) is run to look them up, then dropped again.
     """
     plan = _plan(con, as_of=as_of, source=source, customers=customers, events=events)
-    shares = _discover(con, from_stage=False, source=plan.source, as_of=plan.as_of)
-    statements = _sql.stage_sql(plan.source, plan.as_of,
-                                [c for c in shares if c.family == "channel"])
-    statements.append(_sql.final_sql(into, plan.as_of, shares, plan.side))
+    try:
+        _, statements = _full_step(con, plan, into, execute=False)
+    finally:
+        con.execute(_sql.cleanup_sql())
     statements.append(_sql.cleanup_sql())
     return ";\n\n".join(statements) + ";\n"
 
@@ -281,15 +306,7 @@ def compute_features(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None
             columns = list(_sql.RFM_COLUMNS)
         else:
             try:
-                # Channels are few: found first with one small aggregate over the lines.
-                chan_rows = con.execute(_sql.discovery_sql(
-                    "channel", from_stage=False, source=plan.source, as_of=plan.as_of)
-                ).fetchall()
-                channels = _shares(chan_rows, [], False)
-                for statement in _sql.stage_sql(plan.source, plan.as_of, channels):
-                    con.execute(statement)
-                shares = _discover(con, from_stage=True, channels=chan_rows)
-                con.execute(_sql.final_sql(into, plan.as_of, shares, plan.side))
+                shares, _ = _full_step(con, plan, into, execute=True)
             finally:
                 # In an aborted transaction the drop fails too; the rollback removes them.
                 with contextlib.suppress(duckdb.Error):
