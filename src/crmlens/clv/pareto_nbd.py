@@ -442,7 +442,9 @@ class ParetoNBDModel(BaseEstimator):
         positive = np.arange(k) < 4
 
         def natural(phi):
-            return np.where(positive, np.exp(phi), phi)
+            theta = phi.copy()
+            theta[positive] = np.exp(phi[positive])
+            return theta
 
         def objective(phi):
             theta = natural(phi)
@@ -466,14 +468,18 @@ class ParetoNBDModel(BaseEstimator):
         # relative to the value): coefficients enter as v = exp(gamma); the delta method maps
         # back, exactly at the optimum, where the gradient vanishes.
         def total_gradient(v):
-            th = np.where(positive, v, np.log(v))
+            th = v.copy()
+            th[~positive] = np.log(v[~positive])
             grad = -_loglik_grad(th, rows)[1] + 2 * c * W * th
-            return np.where(positive, grad, grad / v)
+            grad[~positive] /= v[~positive]
+            return grad
 
-        v = np.where(positive, theta, np.exp(theta))
+        v = theta.copy()
+        v[~positive] = np.exp(theta[~positive])
         with np.errstate(all="ignore"):
             _, cov = standard_errors(total_gradient, v, model=_MODEL)
-        to_gamma = np.where(positive, 1.0, 1.0 / v)
+        to_gamma = np.ones(k)
+        to_gamma[~positive] = 1.0 / v[~positive]
         cov = cov * np.outer(to_gamma, to_gamma)
         params, jacobian = _unstandardize(theta, centre1, spread1, centre2, spread2, scale)
         cov = jacobian @ cov @ jacobian.T
