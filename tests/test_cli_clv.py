@@ -65,6 +65,7 @@ def test_validate_json(tmp_path, cli, data):
     (["--unit", "fortnights"], "fortnights"),
     (["--margin", "2"], "margin"),
     (["--as-of", "2024-13-45"], "2024-13-45"),
+    (["--penalizer", "-1"], "penalizer"),
 ])
 def test_bad_options_give_a_message_and_exit_2(tmp_path, cli, data, args, needle):
     ws = tmp_path / "ws"

@@ -38,6 +38,7 @@ MarginOpt = Annotated[Optional[float], typer.Option("--margin", help=t("cli.clv.
 PeriodOpt = Annotated[Optional[float], typer.Option("--period-length",
                                                     help=t("cli.clv.opt.period_length"),
                                                     show_default=False)]
+PenalizerOpt = Annotated[float, typer.Option("--penalizer", help=t("cli.clv.opt.penalizer"))]
 RunArg = Annotated[Optional[str], typer.Argument(help=t("cli.clv.arg.run"), show_default=False)]
 
 
@@ -124,6 +125,7 @@ def fit(
     period_length: PeriodOpt = None,
     discount_rate: DiscountOpt = None,
     margin: MarginOpt = None,
+    penalizer: PenalizerOpt = 0.0,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     lang: LangOpt = None,
@@ -133,7 +135,8 @@ def fit(
     result = _with_progress(fmt, ws.clv_fit, model=model, unit=unit, as_of=as_of,
                             horizon=horizon, period_length=period_length,
                             discount_rate=0.0 if discount_rate is None else discount_rate,
-                            margin=1.0 if margin is None else margin)
+                            margin=1.0 if margin is None else margin,
+                            penalizer_coef=penalizer)
     _emit(ws, result.run_id, fmt)
 
 
@@ -170,6 +173,7 @@ def validate(
     horizon: Annotated[int, typer.Option("--horizon", help=t("cli.clv.opt.holdout"))] = 52,
     calibration_end: Annotated[Optional[str], typer.Option(
         "--calibration-end", help=t("cli.clv.opt.calibration_end"), show_default=False)] = None,
+    penalizer: PenalizerOpt = 0.0,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     lang: LangOpt = None,
@@ -177,7 +181,8 @@ def validate(
 ) -> None:
     ws = _workspace(workspace)
     data = _with_progress(fmt, ws.clv_validate, unit=unit, as_of=as_of, horizon=horizon,
-                          calibration_end=calibration_end, models=model or None)
+                          calibration_end=calibration_end, models=model or None,
+                          penalizer_coef=penalizer)
     if fmt == Format.json:
         _print_json(data)
         return

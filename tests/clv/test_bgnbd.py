@@ -274,3 +274,21 @@ def test_distinct_values_equal_numpy_unique(values):
     want, want_index = np.unique(values, return_inverse=True)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(index, want_index)
+
+
+@pytest.mark.parametrize("T", [5.0, 40.0, 150.0])
+def test_conditional_expectation_when_a_plus_b_is_below_one(T):
+    # For x = 0 and a + b < 1 the 2F1's third parameter a + b - 1 is negative and the 2F1 is
+    # negative: the expectation is still finite (found with a penalised fit on real data).
+    r, alpha, a, b, t = 0.6955, 4.2214, 0.2831, 0.4953, 52.0
+    model = BetaGeoModel()
+    model.params_ = {"r": r, "alpha": alpha, "a": a, "b": b}
+    c, z = a + b - 1, t / (alpha + T + t)
+    k = np.arange(20000)
+    # Power series of 2F1(r, b; c; z) with signed terms (c < 0 makes the first terms negative).
+    ratio = (r + k) * (b + k) / ((c + k) * (k + 1)) * z
+    hyp = 1 + np.cumprod(ratio).sum()
+    expected = c / (a - 1) * (1 - hyp * ((alpha + T) / (alpha + T + t)) ** r)
+    ours = model.conditional_expected_number_of_purchases_up_to_time(t, [0], [0], [T])
+    assert expected > 0 and (hyp < 0 or T > 5)
+    np.testing.assert_allclose(ours, [expected], rtol=1e-9)

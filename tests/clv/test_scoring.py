@@ -65,6 +65,17 @@ def test_auto_on_long_history_compares_on_a_holdout(gen_db):
     assert res.diagnostics["one_time_note"].startswith("clv.one_time.")
     assert isinstance(res.diagnostics["gg_correlation"], float)
     assert 0 < res.one_time_share < 1
+    # Generated customers do drop out: P(alive) separates them and no warning is given.
+    assert res.scores["p_alive"].min() < 0.5
+    assert "clv.note.no_dropout_detected" not in res.diagnostics["notes"]
+
+
+def test_penalizer_applies_to_the_purchase_model_only(gen_db):
+    with _con(gen_db) as con:
+        plain = score_customers(con, model="bgnbd")
+        penalised = score_customers(con, model="bgnbd", penalizer_coef=0.1)
+    assert penalised.model.params_ != plain.model.params_
+    assert penalised.spend.params_ == pytest.approx(plain.spend.params_, rel=1e-9)
 
 
 def test_clv_matches_gamma_gamma_customer_lifetime_value(gen_db):
@@ -109,6 +120,10 @@ def test_retail_bgnbd_collapse_switches_to_mbgnbd(retail_db, monkeypatch):
             assert res.purchase_model == "mbgnbd"
             assert "clv.note.bgnbd_collapsed_mbgnbd" in notes
         _check_scores(res.scores)
+        # One year of wholesale buyers: MBG/NBD finds no dropout either, and the user is told
+        # that P(alive) ranks nobody here.
+        assert res.scores["p_alive"].min() > 0.99
+        assert "clv.note.no_dropout_detected" in notes
         # Without MBG/NBD the collapsed BG/NBD stays, and the note says what that means.
         monkeypatch.setattr(scoring, "available_purchase_models", lambda: ["bgnbd"])
         only = score_customers(con, model="auto")

@@ -426,6 +426,16 @@ def _p_alive(r, alpha, a, b, x, tx, T):
     return np.where(x > 0, expit(-log_div), 1.0)
 
 
+def _one_minus(hyp: np.ndarray, log_factor: np.ndarray) -> np.ndarray:
+    """``1 - hyp * exp(log_factor)``, with ``expm1`` precision when the product is positive.
+
+    The 2F1 value is negative when its third parameter is (``a + b < 1`` and ``x = 0``), so the
+    product is formed from ``log|hyp|`` and the sign; a non-finite ``hyp`` gives NaN.
+    """
+    log_value = np.log(np.abs(hyp)) + log_factor
+    return np.where(hyp > 0, -np.expm1(log_value), 1.0 + np.exp(log_value))
+
+
 def _conditional_expected(r, alpha, a, b, t, x, tx, T):
     """Equation (10) of FHL 2005 with the 2F1 term in Euler-transformed, log form.
 
@@ -437,10 +447,10 @@ def _conditional_expected(r, alpha, a, b, t, x, tx, T):
         log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
         z = t / (alpha + T + t)
         c = a + b + x - 1
-        log_hyp = np.log(hyp2f1(a + b - 1 - r, a - 1, c, z)) + (a - 1) * log_1mz
-        bad = ~np.isfinite(log_hyp)
+        one_minus = _one_minus(hyp2f1(a + b - 1 - r, a - 1, c, z), (a - 1) * log_1mz)
+        bad = ~np.isfinite(one_minus)
         if bad.any():
-            direct = np.log(hyp2f1(r + x, b + x, c, z)) + (r + x) * log_1mz
-            log_hyp = np.where(bad, direct, log_hyp)
-        expected = (c / (a - 1)) * -np.expm1(log_hyp) * _p_alive(r, alpha, a, b, x, tx, T)
+            direct = _one_minus(hyp2f1(r + x, b + x, c, z), (r + x) * log_1mz)
+            one_minus = np.where(bad, direct, one_minus)
+        expected = (c / (a - 1)) * one_minus * _p_alive(r, alpha, a, b, x, tx, T)
     return _finite(expected, "conditional_expected_number_of_purchases_up_to_time")

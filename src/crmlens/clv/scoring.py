@@ -46,6 +46,9 @@ QUARTER = {"days": 91, "weeks": 13, "months": 3}
 # A BG/NBD fit whose dropout probability a / (a + b) is below this has collapsed onto "nobody
 # ever drops out" (every P(alive) = 1); seen on one-year retail data.
 COLLAPSE_DROPOUT = 1e-6
+# When even the least likely customer is alive with at least this probability, the history
+# shows no measurable dropout (one year of wholesale buyers, say) and P(alive) ranks nobody.
+NO_DROPOUT_P_ALIVE = 0.99
 SCORE_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
                  "expected_purchases", "expected_spend", "clv", "value_tier", "value_rank")
 
@@ -428,7 +431,7 @@ def score_customers(con: duckdb.DuckDBPyConnection, *, model: str = "auto",
     margin : float, default 1.0
         Share of spend kept as profit, in ``(0, 1]``.
     penalizer_coef : float, default 0.0
-        L2 penalty passed to the models.
+        L2 penalty of the purchase models (Gamma-Gamma is always fitted unpenalised).
     spend_model : {"gamma_gamma", None}, default "gamma_gamma"
         None uses each customer's observed mean repeat spend.
     source : str, default "transactions"
@@ -475,12 +478,17 @@ def score_customers(con: duckdb.DuckDBPyConnection, *, model: str = "auto",
     selection["requested"] = model
     spend = None
     if spend_model == "gamma_gamma":
-        spend = fit_spend_model(summary.frame, penalizer_coef=penalizer_coef)
+        # The penalty steadies the purchase model; Gamma-Gamma is fitted unpenalised (its v is
+        # in currency units, where an L2 penalty would bias the spend towards zero).
+        spend = fit_spend_model(summary.frame)
         if spend.independence_suspect_:
             notes.append("clv.note.gg_independence_suspect")
     progress.stage("progress.clv_score")
     scores = score_frame(fitted, spend, summary.frame, horizon=horizon, period_length=length,
                          discount_rate=discount_rate, margin=margin)
+    if len(scores) and float(scores["p_alive"].min()) > NO_DROPOUT_P_ALIVE:
+        # Whatever the model, a fit that keeps everyone alive cannot rank churn risk: say so.
+        notes.append("clv.note.no_dropout_detected")
     diagnostics = {
         "gg_correlation": None if spend is None else spend.frequency_spend_correlation_,
         "gg_independence_suspect": None if spend is None else bool(spend.independence_suspect_),
