@@ -185,30 +185,27 @@ def _full_step(con: duckdb.DuckDBPyConnection, plan: _Plan, into: str, *,
                execute: bool) -> tuple[list[_sql.ShareColumn], list[str]]:
     """The statements of the full step and its share columns.
 
-    The values table is always created: the share columns, the id counts and the number of
-    customers (for the bit-set budget) are read from it and from the money table. With
+    The values table is always created: the share columns and the id counts are read from it
+    (and the number of customers, for the bit-set budget, from one quick scan). With
     ``execute`` every statement runs; without, only the values table is made (the caller
-    drops it) and the number of customers is counted straight from the lines.
+    drops it). The distinct counts run first, while no other stage table takes memory, and
+    the order table is dropped once rolled up per customer.
     """
-    statements = [_sql.values_sql(plan.source, plan.as_of)]
-    con.execute(statements[0])
+    first = _sql.values_sql(plan.source, plan.as_of)
+    con.execute(first)
     shares = _discover(con)
     n_products, n_categories = con.execute(_sql.id_counts_sql()).fetchall()[0]
-    statements += _sql.stage_sql(plan.source, plan.as_of, shares)
-    if execute:
-        for statement in statements[1:]:
-            con.execute(statement)
-        n_customers = con.execute(f"SELECT count(*) FROM {_sql.MONEY_TABLE}").fetchall()[0][0]
-    else:
-        n_customers = con.execute(_sql.customers_sql(plan.source, plan.as_of)).fetchall()[0][0]
+    n_customers = con.execute(_sql.customers_sql(plan.source, plan.as_of)).fetchall()[0][0]
     rest = _sql.distinct_sql(plan.source, plan.as_of, n_products=n_products,
                              n_categories=n_categories,
                              parts=_sql.distinct_parts(n_products, n_categories, n_customers))
-    rest.append(_sql.final_sql(into, plan.as_of, shares, plan.side))
+    rest += [_sql.orders_sql(plan.source, plan.as_of), *_sql.timing_sql(),
+             _sql.money_sql(plan.source, plan.as_of, shares),
+             _sql.final_sql(into, plan.as_of, shares, plan.side)]
     if execute:
         for statement in rest:
             con.execute(statement)
-    return shares, statements + rest
+    return shares, [first, *rest]
 
 
 def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = None,

@@ -32,6 +32,7 @@ VALUES_TABLE = "_crm_feat_values"
 PRODUCT_IDS_TABLE = "_crm_feat_product_ids"
 CATEGORY_IDS_TABLE = "_crm_feat_category_ids"
 DISTINCT_TABLE = "_crm_feat_distinct"
+TIMING_TABLE = "_crm_feat_timing"
 TOP_N = 8  # share columns per family before the rest goes into "other"
 
 # Bit sets of the distinct products and categories: at most this many bytes of them in one pass
@@ -163,15 +164,23 @@ def id_counts_sql() -> str:
 
 
 def customers_sql(source: str, as_of: date) -> str:
-    """Number of customers with lines in scope (the rows of the money table)."""
-    return f"SELECT count(DISTINCT customer_id) FROM {scope(source, as_of)}"
+    """About how many customers have lines in scope (for the bit-set budget; one quick scan)."""
+    return f"SELECT approx_count_distinct(customer_id) FROM {scope(source, as_of)}"
 
 
-def stage_sql(source: str, as_of: date, shares: Sequence[ShareColumn] = ()) -> list[str]:
-    """The order table and the per-customer sums (two passes over the lines).
+def orders_sql(source: str, as_of: date) -> str:
+    """One row per customer x purchase order: its time (order_id is just the key)."""
+    return f"""CREATE OR REPLACE TEMP TABLE {ORDERS_TABLE} AS
+SELECT customer_id, min(ts) AS order_ts
+FROM {scope(source, as_of)} AND {_purchase()}
+GROUP BY customer_id, order_id"""
 
-    ``shares`` are the share columns (from :func:`discovery_sql`): their spend is summed per
-    customer in the money pass, so no (customer, channel) or (customer, category) table exists.
+
+def money_sql(source: str, as_of: date, shares: Sequence[ShareColumn] = ()) -> str:
+    """Every sum, straight to one row per customer (whatever the order), in one pass.
+
+    ``shares`` are the share columns (from :func:`discovery_sql`): their spend is summed here
+    too, so no (customer, channel) or (customer, category) table exists.
     """
     d = date_literal(as_of)
     product = "line_type = 'product'"
@@ -183,14 +192,7 @@ def stage_sql(source: str, as_of: date, shares: Sequence[ShareColumn] = ()) -> l
     share_sums = "".join(
         f",\n       sum(CASE WHEN _purchase AND _{f}_key = {i} THEN amount END) AS {c.name}"
         for f, cols in families for i, c in enumerate(cols))
-    return [
-        # Orders: one row per purchase order (its time only; order_id is just the key).
-        f"""CREATE OR REPLACE TEMP TABLE {ORDERS_TABLE} AS
-SELECT customer_id, min(ts) AS order_ts
-FROM {scope(source, as_of)} AND {_purchase()}
-GROUP BY customer_id, order_id""",
-        # Money: straight to one row per customer, whatever the order.
-        f"""CREATE OR REPLACE TEMP TABLE {MONEY_TABLE} AS
+    return f"""CREATE OR REPLACE TEMP TABLE {MONEY_TABLE} AS
 SELECT customer_id,
        sum(CASE WHEN _purchase THEN amount END) AS gross,
        sum(CASE WHEN {product} THEN amount END) AS net,
@@ -202,8 +204,7 @@ SELECT customer_id,
                      AND ts < {d} - INTERVAL 90 DAY THEN amount END) AS net_prev_90d{share_sums}
 FROM (SELECT customer_id, ts, amount, line_type, is_return, {_purchase()} AS _purchase{keys}
       FROM {scope(source, as_of)})
-GROUP BY customer_id""",
-    ]
+GROUP BY customer_id"""
 
 
 def _share_key(column: str, cols: Sequence[ShareColumn]) -> str:
@@ -287,8 +288,34 @@ def _counts(expr: str, values: range) -> str:
     return ", ".join(f"count(*) FILTER (WHERE {expr} = {v})" for v in values)
 
 
+def timing_sql() -> list[str]:
+    """Per customer from the order table, into TIMING_TABLE; the order table is dropped.
+
+    One pass over the orders after the window: counts, first/last, gaps, and orders per
+    weekday and per hour as fixed-length lists whose first maximum is the mode (ties go to the
+    smaller value). Plain filtered counts over the weekday and hour computed once per order:
+    histogram() is several times slower. A table of its own, so that the order table is gone
+    before the final join.
+    """
+    return [f"""CREATE OR REPLACE TEMP TABLE {TIMING_TABLE} AS
+SELECT customer_id, frequency, first_ts, last_ts, interpurchase_mean_days,
+       interpurchase_std_days,
+       CAST(list_position(by_weekday, list_max(by_weekday)) AS INTEGER) AS preferred_weekday,
+       CAST(list_position(by_hour, list_max(by_hour)) - 1 AS INTEGER) AS preferred_hour
+FROM (SELECT customer_id, count(*) AS frequency, min(ts) AS first_ts, max(ts) AS last_ts,
+             avg(gap) AS interpurchase_mean_days, stddev_samp(gap) AS interpurchase_std_days,
+             [{_counts("weekday", range(1, 8))}] AS by_weekday,
+             [{_counts("hour", range(24))}] AS by_hour
+      FROM (SELECT customer_id, order_ts AS ts, CAST(isodow(order_ts) AS TINYINT) AS weekday,
+                   CAST(hour(order_ts) AS TINYINT) AS hour,
+                   epoch(order_ts - lag(order_ts) OVER (PARTITION BY customer_id
+                                                        ORDER BY order_ts)) / 86400.0 AS gap
+            FROM {ORDERS_TABLE})
+      GROUP BY customer_id)""", f"DROP TABLE {ORDERS_TABLE}"]
+
+
 def final_sql(into: str, as_of: date, shares: Sequence[ShareColumn], side: SideTables) -> str:
-    """One row per customer with a purchase order, from the stage tables."""
+    """One row per customer with a purchase order, from the customer-level stage tables."""
     d = date_literal(as_of)
     share_sums = "".join(f",\n           {c.name}" for c in shares)
     share_select = "".join(
@@ -296,20 +323,6 @@ def final_sql(into: str, as_of: date, shares: Sequence[ShareColumn], side: SideT
         for c in shares)
 
     ctes = [
-        # One pass over the orders after the window: counts, first/last, gaps, and orders per
-        # weekday and per hour as fixed-length lists whose first maximum is the mode (ties go
-        # to the smaller value). Plain filtered counts: histogram() is several times slower.
-        f"""timing AS (
-    SELECT customer_id, count(*) AS frequency, min(ts) AS first_ts, max(ts) AS last_ts,
-           avg(gap) AS interpurchase_mean_days, stddev_samp(gap) AS interpurchase_std_days,
-           [{_counts("isodow(ts)", range(1, 8))}] AS by_weekday,
-           [{_counts("hour(ts)", range(24))}] AS by_hour
-    FROM (SELECT customer_id, order_ts AS ts,
-                 epoch(order_ts - lag(order_ts) OVER (PARTITION BY customer_id
-                                                      ORDER BY order_ts)) / 86400.0 AS gap
-          FROM {ORDERS_TABLE})
-    GROUP BY customer_id
-)""",
         f"""money AS (
     SELECT customer_id, coalesce(gross, 0) AS gross_spend, coalesce(net, 0) AS net,
            0.0 - coalesce(returned, 0) AS returned_spend,
@@ -374,15 +387,13 @@ def final_sql(into: str, as_of: date, shares: Sequence[ShareColumn], side: SideT
        CASE WHEN abs(m.spend_last_90d) + abs(m.spend_prev_90d) = 0 THEN 0.0
             ELSE (m.spend_last_90d - m.spend_prev_90d)
                  / (abs(m.spend_last_90d) + abs(m.spend_prev_90d)) END AS spend_trend,
-       CAST(list_position(t.by_weekday, list_max(t.by_weekday)) AS INTEGER)
-           AS preferred_weekday,
-       CAST(list_position(t.by_hour, list_max(t.by_hour)) - 1 AS INTEGER) AS preferred_hour,
+       t.preferred_weekday, t.preferred_hour,
        CAST(coalesce(x.n_products, 0) AS INTEGER) AS n_products,
        CAST(coalesce(x.n_categories, 0) AS INTEGER) AS n_categories,
        {attr_select},
        {event_select}{share_select}"""
     return (f"CREATE OR REPLACE TEMP TABLE {into} AS\nWITH " + ",\n".join(ctes) + "\n"
-            + select + "\nFROM timing t\n" + "\n".join(joins))
+            + select + f"\nFROM {TIMING_TABLE} t\n" + "\n".join(joins))
 
 
 def rfm_sql(into: str, source: str, as_of: date) -> str:
@@ -405,4 +416,4 @@ HAVING count(ts) > 0"""
 def cleanup_sql() -> str:
     return "; ".join(f"DROP TABLE IF EXISTS {name}"
                      for name in (ORDERS_TABLE, MONEY_TABLE, VALUES_TABLE, PRODUCT_IDS_TABLE,
-                                  CATEGORY_IDS_TABLE, DISTINCT_TABLE))
+                                  CATEGORY_IDS_TABLE, DISTINCT_TABLE, TIMING_TABLE))
