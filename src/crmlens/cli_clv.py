@@ -73,13 +73,14 @@ def print_clv(console: Console, data: dict[str, Any]) -> None:
                     bic=_num(data["bic"])))
     tiers = Table(title=t("cli.clv.tiers"), title_justify="left")
     for key in ("tier", "customers", "share", "clv_total", "clv_share", "clv_mean",
-                "p_alive", "expected_purchases"):
+                "p_alive", "expected_purchases", "p_purchase"):
         tiers.add_column(t(f"cli.clv.col.{key}"), justify="left" if key == "tier" else "right")
     for row in data["tiers"]:
         tiers.add_row(t(f"clv.tier.{row['tier']}"), f"{row['customers']:,}",
                       f"{row['share']:.1%}", _num(row["clv_total"], 0),
                       f"{row['clv_share'] or 0:.1%}", _num(row["clv_mean"]),
-                      _num(row["p_alive_mean"], 3), _num(row["expected_purchases_mean"]))
+                      _num(row["p_alive_mean"], 3), _num(row["expected_purchases_mean"]),
+                      _num(row["p_purchase_mean"], 3))
     console.print(tiers)
     if data.get("comparison"):
         print_comparison(console, data["comparison"])

@@ -44,6 +44,10 @@ def _check_scores(scores):
     assert (scores["clv"] >= 0).all() and np.isfinite(scores["clv"]).all()
     assert scores["p_alive"].between(0, 1).all()
     assert (scores["expected_purchases"] >= 0).all()
+    # A customer buys in the horizon only if alive, and E[X] >= P(X >= 1).
+    assert scores["p_purchase"].between(0, 1).all()
+    assert (scores["p_purchase"] <= scores["p_alive"] + 1e-9).all()
+    assert (scores["p_purchase"] <= scores["expected_purchases"] + 1e-9).all()
     shares = scores["value_tier"].value_counts() / n
     for tier, share in {"top": 0.2, "high": 0.3, "medium": 0.3, "low": 0.2}.items():
         assert shares[tier] == pytest.approx(share, abs=1.5 / n + 1e-9)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from crmlens.clv._fitting import FitError
 from crmlens.clv.gamma_gamma import GammaGammaModel
+from crmlens.clv.no_purchase import probability_no_purchase
 from crmlens.clv.registry import (
     DISCRETE_TIME,
     available_purchase_models,
@@ -50,7 +51,8 @@ COLLAPSE_DROPOUT = 1e-6
 # shows no measurable dropout (one year of wholesale buyers, say) and P(alive) ranks nobody.
 NO_DROPOUT_P_ALIVE = 0.99
 SCORE_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
-                 "expected_purchases", "expected_spend", "clv", "value_tier", "value_rank")
+                 "expected_purchases", "p_purchase", "expected_spend", "clv", "value_tier",
+                 "value_rank")
 
 
 @dataclass
@@ -369,6 +371,8 @@ def score_frame(model: Any, spend: GammaGammaModel | None, frame: pd.DataFrame, 
     expected, discounted = discounted_purchases(model, f, r, big_t, horizon=horizon,
                                                 period_length=period_length,
                                                 discount_rate=discount_rate)
+    # Probability of at least one purchase within the horizon (1 - P(X = 0 | history)).
+    p_purchase = 1.0 - probability_no_purchase(model, horizon, f, r, big_t)
     spend_each = expected_spend(spend, frame)
     clv = margin * spend_each * discounted[inverse]
     out = pd.DataFrame({
@@ -378,6 +382,7 @@ def score_frame(model: Any, spend: GammaGammaModel | None, frame: pd.DataFrame, 
         "monetary_value": frame["monetary_value"].to_numpy(dtype=float),
         "p_alive": np.clip(p_alive[inverse], 0.0, 1.0),
         "expected_purchases": np.maximum(expected[inverse], 0.0),
+        "p_purchase": np.clip(p_purchase[inverse], 0.0, 1.0),
         "expected_spend": spend_each, "clv": np.maximum(clv, 0.0),
     })
     # Rank 1 = highest CLV; ties keep customer_id order (the summary is sorted by it), so

@@ -60,6 +60,7 @@ DDL: dict[str, str] = {
             monetary_value      DOUBLE,
             p_alive             DOUBLE,
             expected_purchases  DOUBLE,
+            p_purchase          DOUBLE,
             expected_spend      DOUBLE,
             clv                 DOUBLE,
             value_tier          VARCHAR,
@@ -110,7 +111,8 @@ _RUN_COLUMNS = ("run_id", "created_at", "purchase_model", "spend_model", "unit",
                 "step", "fitted_in")
 _JSON_COLUMNS = frozenset({"params", "se", "diagnostics", "spend_params", "spend_se"})
 _SCORE_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
-                  "expected_purchases", "expected_spend", "clv", "value_tier", "value_rank")
+                  "expected_purchases", "p_purchase", "expected_spend", "clv", "value_tier",
+                  "value_rank")
 _VALIDATION_METRICS = ("mae", "rmse", "correlation", "aggregate_error", "baseline_mae",
                        "baseline_rmse", "baseline_aggregate_error")
 
@@ -155,6 +157,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the CLV tables if they do not exist yet."""
     for ddl in DDL.values():
         con.execute(ddl)
+    # Added after the first CLV tables were written: older workspaces gain the column.
+    con.execute("ALTER TABLE clv_scores ADD COLUMN IF NOT EXISTS p_purchase DOUBLE")
 
 
 def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -216,9 +220,9 @@ def save_run(con: duckdb.DuckDBPyConnection, result: Any, run_id: int | str, *,
     frame = result.scores[list(_SCORE_COLUMNS)]
     con.register("_crm_clv_scores", frame)
     try:
-        con.execute('INSERT INTO clv_scores SELECT ?, customer_id, frequency, recency, "T", '
-                    "monetary_value, p_alive, expected_purchases, expected_spend, clv, "
-                    "value_tier, value_rank FROM _crm_clv_scores", [rid])
+        columns = ", ".join(f'"{c}"' for c in _SCORE_COLUMNS)
+        con.execute(f"INSERT INTO clv_scores (run_id, {columns}) "
+                    f"SELECT ?, {columns} FROM _crm_clv_scores", [rid])
     finally:
         con.unregister("_crm_clv_scores")
     return rid
@@ -342,12 +346,13 @@ def read_tiers(con: duckdb.DuckDBPyConnection, run_id: int | str) -> list[dict[s
                sum(clv) AS clv_total,
                coalesce(sum(clv) / nullif(sum(sum(clv)) OVER (), 0), 0) AS clv_share,
                avg(clv) AS clv_mean, avg(p_alive) AS p_alive_mean,
-               avg(expected_purchases) AS expected_purchases_mean, min(value_rank) AS first
+               avg(expected_purchases) AS expected_purchases_mean,
+               avg(p_purchase) AS p_purchase_mean, min(value_rank) AS first
         FROM clv_scores WHERE run_id = ? GROUP BY value_tier ORDER BY first""",
                        [str(run_id)]).fetchall()
     keys = ("tier", "customers", "share", "clv_total", "clv_share", "clv_mean", "p_alive_mean",
-            "expected_purchases_mean")
-    return [dict(zip(keys, (r[0], int(r[1]), *(_number(v) for v in r[2:8])), strict=True))
+            "expected_purchases_mean", "p_purchase_mean")
+    return [dict(zip(keys, (r[0], int(r[1]), *(_number(v) for v in r[2:9])), strict=True))
             for r in rows]
 
 
