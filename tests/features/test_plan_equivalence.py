@@ -126,3 +126,21 @@ def test_workspace_tables_same_as_before():
     want = _before(con, None)
     res = compute_features(con, as_of=AS_OF)
     _assert_same(con.table(res.table).df().set_index("customer_id").sort_index(), want)
+
+
+@pytest.mark.parametrize("update", [
+    "UPDATE transactions SET product_id = 'P1'",  # one product id: bit sets of one bit
+    "UPDATE transactions SET product_id = NULL, category = NULL",  # no ids at all
+    "UPDATE transactions SET channel = NULL",  # only the unknown channel
+])
+def test_degenerate_ids_same_as_before(update):
+    from .conftest import insert_rows
+
+    con = duckdb.connect()
+    for ddl in DDL.values():
+        con.execute(ddl)
+    insert_rows(con)
+    con.execute(update)
+    want = _before(con, None)
+    res = compute_features(con, as_of=AS_OF)
+    _assert_same(con.table(res.table).df().set_index("customer_id").sort_index(), want)

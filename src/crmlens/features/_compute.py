@@ -236,7 +236,8 @@ def feature_sql(con: duckdb.DuckDBPyConnection, *, as_of: str | date | None = No
     try:
         _, statements = _full_step(con, plan, into, execute=False)
     finally:
-        con.execute(_sql.cleanup_sql())
+        with contextlib.suppress(duckdb.Error):
+            con.execute(_sql.cleanup_sql())
     statements.append(_sql.cleanup_sql())
     return ";\n\n".join(statements) + ";\n"
 

@@ -1,20 +1,24 @@
 """The SQL that computes customer features, as text (so ``--show-sql`` prints what runs).
 
-The lines are read by three aggregations, and the expensive count-distincts never build a
-(customer, product) table:
+Four aggregations read the lines, in this order, and none builds a table of (customer,
+product) or (customer, category) pairs:
 
-1. ``values``: one pass with grouping sets gives the spend per channel, per category and the
-   list of product ids (small: one row per value). The share columns and the id
-   dictionaries come from it.
-2. ``orders`` (one row per customer x purchase order, its time) and ``money`` (one row per
-   customer: every sum, the channel and category spend included, as CASE sums in one pass).
-3. ``distinct``: products and categories per customer as bit sets over the dictionary ids
-   (``bitstring_agg``, a few hundred bytes per customer) counted with ``bit_count``. When the
-   bit sets would not fit the budget the customers are split into hash parts, each a pass of
-   its own; with too many ids it falls back to ``count(DISTINCT ...)``.
+1. ``values``: one pass with grouping sets gives the spend per channel, per category and per
+   product id (one row per value). The share columns and the dense id dictionaries of
+   products and categories come from it.
+2. ``distinct``: the distinct products and categories of each customer as bit sets over those
+   ids (``bitstring_agg``; 2,000 products take 250 bytes a customer) counted with
+   ``bit_count``: one small row per customer instead of a hash table of every pair. It runs
+   first, while no other stage table holds memory. When the bit sets would not fit
+   ``BITSET_BUDGET_BYTES`` the customers are split into hash parts (a pass each); with too
+   many ids it falls back to ``count(DISTINCT ...)``.
+3. ``orders``: one row per customer x purchase order (its time). It is rolled up at once into
+   ``timing`` (one row per customer: counts, first/last, the window for the gaps between
+   orders, the weekday and hour modes) and dropped.
+4. ``money``: every sum, straight to one row per customer, the channel and category spend
+   included (CASE sums over a small integer key per line).
 
-Every other figure is a roll-up of the order table (counts, first/last, the window for the
-gaps between orders) joined to the customer tables.
+The final statement joins the three per-customer tables (and the side tables).
 """
 
 from __future__ import annotations
