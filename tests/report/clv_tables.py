@@ -71,6 +71,9 @@ def create_clv_tables(con: duckdb.DuckDBPyConnection, *, gg_suspect: bool = Fals
     scores.append((OLD_RUN, "C1", 1, 1.0, 2.0, 3.0, 0.5, 1.0, 2.0, 999_999.0, "top", 1))
     con.executemany("INSERT INTO clv_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     scores)
+    # As the store writes it: P(buys within the horizon), here half of P(alive).
+    con.execute("ALTER TABLE clv_scores ADD COLUMN p_purchase DOUBLE")
+    con.execute("UPDATE clv_scores SET p_purchase = p_alive / 2")
     if not validations:
         return
     base = (RUN, datetime(2024, 1, 2))

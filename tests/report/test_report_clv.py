@@ -72,11 +72,12 @@ def test_section_shows_totals_and_tier_shares(con, lang, tiers, headings):
         assert heading in text
     # Totals of the current run only: the old run's 999,999 is not counted.
     assert "340" in text and "34.00" in text and "999" not in text
-    # Tier rows: customers, share of customers, share of value, mean CLV, mean P(alive).
-    expected = {tiers[0]: ["2", "20.0%", "52.9%", "90.00", "94.5%"],
-                tiers[1]: ["3", "30.0%", "35.3%", "40.00", "74.3%"],
-                tiers[2]: ["3", "30.0%", "10.3%", "11.67", "41.7%"],
-                tiers[3]: ["2", "20.0%", "1.5%", "2.50", "7.5%"]}
+    # Tier rows: customers, share of customers, share of value, mean CLV, mean P(alive),
+    # mean P(buys within the horizon) (half of P(alive) in the fixture).
+    expected = {tiers[0]: ["2", "20.0%", "52.9%", "90.00", "94.5%", "47.2%"],
+                tiers[1]: ["3", "30.0%", "35.3%", "40.00", "74.3%", "37.2%"],
+                tiers[2]: ["3", "30.0%", "10.3%", "11.67", "41.7%", "20.8%"],
+                tiers[3]: ["2", "20.0%", "1.5%", "2.50", "7.5%", "3.8%"]}
     for tier, cells in expected.items():
         assert _table_rows(html, tier)[0][1:] == cells
     # Parameters of both models with standard errors.

@@ -256,9 +256,11 @@ def tier_table(ctx: ReportContext, run_id: str) -> list[dict[str, Any]]:
         SELECT value_tier, count(*) AS customers,
                count(*) / sum(count(*)) OVER () AS share_customers,
                sum(clv) / nullif(sum(sum(clv)) OVER (), 0) AS share_value,
-               avg(clv) AS mean_clv, avg(p_alive) AS mean_p_alive
+               avg(clv) AS mean_clv, avg(p_alive) AS mean_p_alive,
+               avg(p_purchase) AS mean_p_purchase
         FROM clv_scores WHERE run_id = ? GROUP BY value_tier""", [run_id]).fetchall()
-    keys = ("tier", "customers", "share_customers", "share_value", "mean_clv", "mean_p_alive")
+    keys = ("tier", "customers", "share_customers", "share_value", "mean_clv", "mean_p_alive",
+            "mean_p_purchase")
     found = [dict(zip(keys, r)) for r in rows]
     rank = {tier: i for i, tier in enumerate(TIERS)}
     return sorted(found, key=lambda r: (rank.get(r["tier"], len(TIERS)), str(r["tier"])))
@@ -273,9 +275,11 @@ def _tiers(ctx: ReportContext, content: SectionContent, run_id: str) -> None:
     tiers = tier_table(ctx, run_id)
     content.add_heading(ctx.t("report.clv.tiers_title"))
     header = [ctx.t(f"report.clv.col.{c}") for c in (
-        "tier", "customers", "share_customers", "share_value", "mean_clv", "mean_p_alive")]
+        "tier", "customers", "share_customers", "share_value", "mean_clv", "mean_p_alive",
+        "mean_p_purchase")]
     rows = [[_tier_label(ctx, r["tier"]), r["customers"], ctx.pct(r["share_customers"]),
-             ctx.pct(r["share_value"]), ctx.money(r["mean_clv"]), ctx.pct(r["mean_p_alive"])]
+             ctx.pct(r["share_value"]), ctx.money(r["mean_clv"]), ctx.pct(r["mean_p_alive"]),
+             ctx.pct(r["mean_p_purchase"])]
             for r in tiers]
     content.add_table(header, rows, note=ctx.t("report.clv.tiers_note"))
     top = next((r for r in tiers if r["tier"] == "top"), None)
@@ -594,18 +598,19 @@ def _validation_charts(ctx: ReportContext, content: SectionContent, run: dict[st
 def _top_customers(ctx: ReportContext, content: SectionContent, run_id: str) -> None:
     rows = ctx.con.execute(f"""
         SELECT customer_id, frequency, recency, "T", monetary_value, p_alive,
-               expected_purchases, expected_spend, clv, value_tier
+               expected_purchases, expected_spend, clv, value_tier, p_purchase
         FROM clv_scores WHERE run_id = ?
         ORDER BY clv DESC NULLS LAST, customer_id LIMIT {TOP_CUSTOMERS}""", [run_id]).fetchall()
     content.add_heading(ctx.t("report.clv.top_title", n=TOP_CUSTOMERS))
     header = ["#"] + [ctx.t(f"report.clv.col.{c}") for c in (
         "customer", "frequency", "recency", "T", "monetary_value", "p_alive",
-        "expected_purchases", "expected_spend", "clv", "tier")]
+        "mean_p_purchase", "expected_purchases", "expected_spend", "clv", "tier")]
     table = [[i, r[0], r[1], ctx.num(r[2], 0), ctx.num(r[3], 0), ctx.money(r[4]), ctx.pct(r[5]),
-              ctx.num(r[6], 2), ctx.money(r[7]), ctx.money(r[8]), _tier_label(ctx, r[9])]
+              ctx.pct(r[10]), ctx.num(r[6], 2), ctx.money(r[7]), ctx.money(r[8]),
+              _tier_label(ctx, r[9])]
              for i, r in enumerate(rows, start=1)]
     content.add_table(header, table, note=ctx.t("report.clv.top_note"),
-                      numeric=(True, False) + (True,) * 8 + (False,))
+                      numeric=(True, False) + (True,) * 9 + (False,))
 
 
 register_section(Section("clv", 40, "report.clv.title", build_clv))
