@@ -41,6 +41,7 @@ TRUE_PARETO = {"r": 0.6, "alpha": 30.0, "s": 0.7, "beta": 300.0}
 TRUE_GG = {"p": 6.0, "q": 4.0, "v": 150.0}
 MODELS = ("bgnbd", "pareto_nbd", "gg")
 LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "gg": "Gamma-Gamma"}
+PREDICT_DAYS = 90       # horizon of the 10M-customer prediction case
 PYMC_PYTHON = BENCH_DIR.parent / ".venv-pymc" / "bin" / "python"
 
 
@@ -93,6 +94,12 @@ def simulate_pareto(n: int, seed: int, path: Path) -> None:
     np.savez(path, frequency=freq, recency=rec, T=T)
 
 
+def pd_series(values: dict[str, float]):
+    import pandas as pd
+
+    return pd.Series(values)
+
+
 def run_worker(name: str, data: Path) -> dict[str, Any]:
     import warnings
 
@@ -125,6 +132,24 @@ def run_worker(name: str, data: Path) -> dict[str, Any]:
         rows, w = compress(pd.DataFrame({"frequency": f.astype(int), "recency": rcy, "T": T}))
         model = purchase_model_class(name.removeprefix("crmlens_"))()
         params = model.fit(rows[:, 0], rows[:, 1], rows[:, 2], sample_weight=w).params_
+    elif name == "lifetimes_predict":
+        from lifetimes import BetaGeoFitter
+
+        fitter = BetaGeoFitter()
+        fitter.params_ = pd_series(TRUE_BGNBD)
+        alive = fitter.conditional_probability_alive(f, rcy, T)
+        expected = fitter.conditional_expected_number_of_purchases_up_to_time(PREDICT_DAYS, f,
+                                                                              rcy, T)
+        params = {"mean_p_alive": float(np.mean(alive)), "mean_expected": float(np.mean(expected))}
+    elif name == "crmlens_predict":
+        from crmlens.clv import BetaGeoModel
+
+        model = BetaGeoModel()
+        model.params_ = dict(TRUE_BGNBD)
+        alive = model.conditional_probability_alive(f, rcy, T)
+        expected = model.conditional_expected_number_of_purchases_up_to_time(PREDICT_DAYS, f,
+                                                                             rcy, T)
+        params = {"mean_p_alive": float(np.mean(alive)), "mean_expected": float(np.mean(expected))}
     elif name == "lifetimes_gg":
         from lifetimes import GammaGammaFitter
 
@@ -176,7 +201,8 @@ def _largest_difference(ours: dict[str, Any], other: dict[str, Any]) -> str:
     return f"{max(diffs):.1e}" if diffs else "—"
 
 
-def render(cases: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
+def render(cases: list[dict[str, Any]], info: dict[str, Any], command: str,
+           prediction: dict[str, Any] | None = None) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     pymc = info.get("pymc_marketing") or "not installed: not measured"
     lines = [SECTION, "", f"Measured {now} with `{command}` (crmlens {info['crmlens']}, commit "
@@ -210,6 +236,17 @@ def render(cases: list[dict[str, Any]], info: dict[str, Any], command: str) -> s
                          f"| {_cell(pm)} | {_ratio(pm, ours)} | {shown} | "
                          f"{_largest_difference(ours, lt)} | {_largest_difference(ours, pm)} |")
         lines.append("")
+    if prediction:
+        ours, theirs = prediction["crmlens_predict"], prediction["lifetimes_predict"]
+        lines += [f"**Prediction for {prediction['n']:,} customers** (BG/NBD at the simulation's "
+                  f"parameters: P(alive) and expected purchases in the next {PREDICT_DAYS} days "
+                  "for every customer, one row each, no compression)", "",
+                  "| | crmlens | lifetimes | speed-up | mean P(alive) crmlens / lifetimes |",
+                  "|---|---:|---:|---:|---|",
+                  f"| prediction | {_cell(ours)} | {_cell(theirs)} | {_ratio(theirs, ours)} | "
+                  + (f"{ours['params']['mean_p_alive']:.6f} / "
+                     f"{theirs['params']['mean_p_alive']:.6f}"
+                     if "params" in ours and "params" in theirs else "—") + " |", ""]
     big = next((c for c in cases if c["n"] >= 1_000_000), None)
     if big and "seconds" in big["crmlens_bgnbd"]:
         s = big["crmlens_bgnbd"]["seconds"]
@@ -242,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--predict-size", type=float, default=1e7,
+                    help="customers of the prediction case (0: skip)")
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -278,8 +317,17 @@ def main(argv: list[str] | None = None) -> int:
                                   else {"failure": "not run"})
                     print(f"{size:>10,} {name:22s} {_cell(case[name])}", flush=True)
             cases.append(case)
+        prediction = None
+        if args.predict_size:
+            size = int(args.predict_size)
+            data = Path(tmp) / f"predict_{size}.npz"
+            simulate(size, args.seed, data)
+            prediction = {"n": size}
+            for name in ("crmlens_predict", "lifetimes_predict"):
+                prediction[name] = measure(name, data, args.timeout)
+                print(f"{size:>10,} {name:22s} {_cell(prediction[name])}", flush=True)
     command = "bench/clv.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = render(cases, info, command.strip())
+    section = render(cases, info, command.strip(), prediction)
     print(section)
     if args.write:
         _ingest.write_results(section, header=SECTION)
