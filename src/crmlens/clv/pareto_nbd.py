@@ -40,6 +40,7 @@ from crmlens.clv._fitting import (
     check_weights,
     fit_log_params,
     standard_errors,
+    warm_start_weights,
 )
 from crmlens.errors import InputError
 
@@ -51,7 +52,7 @@ _POINT_BLOCK = 1 << 15
 _FIRST_TERMS = 16
 _MAX_TERMS = 1 << 17
 # Where the series would need many terms (about 40 / (1 - z), 1 - z below _QUADRATURE_BELOW)
-# the tails are integrated instead (see _log_tail_quadrature): a few hundred nodes per point,
+# the tails are integrated instead (see _log_tail_quadrature): 100-150 nodes per point,
 # whatever z. _QUADRATURE_STEP 0.25 keeps the trapezoidal error near 1e-14 also for large
 # frequencies (0.5 gives only ~1e-7 there: the integrand's poles come closer in effect).
 _QUADRATURE_BELOW = 0.02
@@ -171,10 +172,12 @@ def _log_tail_quadrature(p, q, alpha, beta, y):
     For ``p + q > 1`` (all 1-d arrays of one length). With ``tau = y + exp(v)`` the integrand
     ``exp(v) (A + e^v)^-p (B + e^v)^-q`` (``A = alpha + y``, ``B = beta + y``) is analytic in a
     strip around the real axis (poles at ``Im v = +-pi`` over ``log A`` and ``log B``) and
-    decays at both ends, so the trapezoidal rule converges exponentially in the step. Past
-    ``log max(A, B)`` it decays only like ``exp(-(p+q-1) v)``; the map
-    ``v = t + exp(t - t0)`` (``t0`` a little above ``log max(A, B)``) makes that decay double
-    exponential, so a few hundred nodes suffice for any ``alpha / beta``, frequency and
+    decays at both ends, so the trapezoidal rule converges exponentially in the step. The
+    decay is slow, though: like ``exp(v)`` below ``log min(A, B)`` and like
+    ``exp(-(p+q-1) v)`` above ``log max(A, B)``. The map
+    ``v = t + exp(t - t_hi) - exp(t_lo - t)`` (``t_lo`` a little below ``log min``, ``t_hi`` a
+    little above ``log max``, nearly the identity in between) makes both ends decay double
+    exponentially, so about 100-150 nodes suffice for any ``alpha / beta``, frequency and
     ``p + q``. The derivatives are integrals of the same weights times ``-log(alpha+tau)``,
     ``-log(beta+tau)``, ``-p / (alpha+tau)`` and ``-q / (beta+tau)``: the gradient stays
     analytic. Everything is in logs (``logaddexp``), so nothing overflows.
@@ -182,13 +185,15 @@ def _log_tail_quadrature(p, q, alpha, beta, y):
     log_a, log_b = np.log(alpha + y), np.log(beta + y)
     a = p + q - 1.0
     top = np.maximum(log_a, log_b)
-    # Below the lower end the integrand is ~exp(v) A^-p B^-q: the part left out is below
-    # e^-37 of the integral. Above, v must reach `needed` (relative tail below ~e^-40).
-    lower = np.minimum(log_a, log_b) - np.log1p(a) - 38.0
-    t0 = top + 3.0
+    # Where the integrand stops being ~exp(v) resp. ~exp(-a v), with a margin of e^3.
+    t_lo = np.minimum(log_a, log_b) - np.log1p(a) - 3.0
+    t_hi = top + 3.0
+    # Ends: v(first) <= t_lo - 37 leaves out < e^-37 of the integral below; above, v must
+    # reach `needed`, past which less than e^-40 of it lies.
+    first = t_lo - np.log(38.0)
     needed = top + (40.0 + _LOG2) / a + _LOG2
-    upper = t0 + np.log1p(np.maximum(needed - t0, 0.0))  # v(upper) >= needed
-    counts = np.ceil((upper - lower) / _QUADRATURE_STEP).astype(np.intp) + 1
+    last = t_hi + np.log1p(np.maximum(needed - t_hi, 0.0))
+    counts = np.ceil((last - first) / _QUADRATURE_STEP).astype(np.intp) + 1
     ends = np.cumsum(counts)
     out = [np.empty(len(p)) for _ in range(5)]
     start = 0
@@ -198,22 +203,22 @@ def _log_tail_quadrature(p, q, alpha, beta, y):
         stop = max(start + 1, int(np.searchsorted(ends, base + _QUADRATURE_NODES, side="right")))
         part = slice(start, stop)
         for o, v in zip(out, _quadrature_block(p[part], q[part], log_a[part], log_b[part],
-                                               lower[part], t0[part], counts[part]),
-                        strict=True):
+                                               first[part], t_lo[part], t_hi[part],
+                                               counts[part]), strict=True):
             o[part] = v
         start = stop
     return tuple(out)
 
 
-def _quadrature_block(p, q, log_a, log_b, lower, t0, counts):
+def _quadrature_block(p, q, log_a, log_b, first, t_lo, t_hi, counts):
     starts = np.cumsum(counts) - counts
     point = np.repeat(np.arange(len(counts)), counts)
-    t = lower[point] + _QUADRATURE_STEP * (np.arange(int(counts.sum())) - starts[point])
-    stretch = np.exp(t - t0[point])
-    v = t + stretch                              # dv/dt = 1 + stretch
+    t = first[point] + _QUADRATURE_STEP * (np.arange(int(counts.sum())) - starts[point])
+    up, down = np.exp(t - t_hi[point]), np.exp(t_lo[point] - t)
+    v = t + up - down                            # dv/dt = 1 + up + down
     la = np.logaddexp(log_a[point], v)           # log(alpha + tau)
     lb = np.logaddexp(log_b[point], v)           # log(beta + tau)
-    log_f = v - p[point] * la - q[point] * lb + np.log1p(stretch)
+    log_f = v - p[point] * la - q[point] * lb + np.log1p(up + down)
     peak = np.maximum.reduceat(log_f, starts)
     f = np.exp(log_f - peak[point])
     total = np.add.reduceat(f, starts)
@@ -539,16 +544,27 @@ class ParetoNBDModel(BaseEstimator):
             theta[positive] = np.exp(phi[positive])
             return theta
 
-        def objective(phi):
-            theta = natural(phi)
-            ll, grad = _loglik_grad(theta, rows)
-            value = -ll / W + c * float(theta @ theta)
-            grad = -grad / W + 2 * c * theta
-            return value, np.where(positive, grad * theta, grad)
+        def objective_on(data: _Rows):
+            def objective(phi):
+                theta = natural(phi)
+                ll, grad = _loglik_grad(theta, data)
+                value = -ll / data.total_weight + c * float(theta @ theta)
+                grad = -grad / data.total_weight + 2 * c * theta
+                return value, np.where(positive, grad * theta, grad)
+            return objective
 
         with np.errstate(all="ignore"):
+            x0 = np.where(positive, 0.1, 0.0)
+            # Many distinct rows: start from the optimum of a weighted sample (as BG/NBD does);
+            # the full fit still decides convergence.
+            sample = warm_start_weights(weights)
+            if sample is not None:
+                part = _Rows(frequency, recency * scale, T * scale, sample, X1, X2)
+                x0 = fit_log_params(objective_on(part), x0=x0, total_weight=part.total_weight,
+                                    tol=max(self.tol, 1e-6), max_iter=self.max_iter,
+                                    model=_MODEL)[0]
             phi, _, n_iter, converged, message = fit_log_params(
-                objective, x0=np.where(positive, 0.1, 0.0), total_weight=W, tol=self.tol,
+                objective_on(rows), x0=x0, total_weight=W, tol=self.tol,
                 max_iter=self.max_iter, model=_MODEL,
             )
         theta = natural(phi)
