@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.integrate import quad
+from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from crmlens.clv import pareto_nbd as pn
 from crmlens.clv._fitting import FitError
 from crmlens.clv.pareto_nbd import ParetoNBDModel, _loglik_grad, _Rows, log_hyp2f1_1ec
 from crmlens.errors import InputError
@@ -225,7 +228,8 @@ def test_analytic_gradient_matches_finite_differences(cdnow):
     x, tx, T = _history(cdnow)
     rows = _Rows(x.astype(float), tx / T.max(), T / T.max(), np.ones(len(x)))
     for params in ([0.55, 0.27, 0.61, 0.30], [1.7, 3.0, 0.3, 0.05], [0.05, 0.02, 4.0, 0.6],
-                   [0.8, 0.4, 1.2, 0.4 + 1e-7]):
+                   [0.8, 0.4, 1.2, 0.4 + 1e-7], [0.9, 0.2, 1e-5, 1e5],
+                   [0.6, 300.0, 0.4, 0.01]):     # the last two by quadrature (z near 1)
         params = np.array(params)
         _, grad = _loglik_grad(params, rows)
         numeric = np.empty(4)
@@ -487,3 +491,169 @@ def test_covariates_in_caller_units_and_matched_by_name(cdnow):
         ParetoNBDModel().fit(x, tx, T, dropout_covariates=pd.DataFrame({"one": np.ones(len(x))}))
     assert info.value.key == "error.clv_pareto.covariate_constant"
     assert "one" in info.value.message("en")
+
+
+# ----------------------------------------------------------------------- z near 1: quadrature
+def _ratio_params(one_minus_z, y, small, alpha_is_small):
+    """``(alpha, beta)`` with ``(min + y) / (max + y)`` equal to ``one_minus_z``."""
+    big = (small + y) / one_minus_z - y
+    return (small, big) if alpha_is_small else (big, small)
+
+
+@pytest.mark.parametrize("kind", ["G", "H"])
+@pytest.mark.parametrize("alpha_is_small", [True, False])
+@pytest.mark.parametrize("one_minus_z", [1e-2, 3e-3, 1e-3])
+@pytest.mark.parametrize(("r", "s"), [(0.55, 0.61), (2.0, 0.05), (0.05, 3.0)])
+def test_quadrature_equals_the_series_where_both_apply(kind, alpha_is_small, one_minus_z, r, s):
+    # 1 - z from 1e-2 to 1e-3: the series still converges (in up to ~40,000 terms), the
+    # quadrature path takes over below 1 - z = 0.02. Value and all four derivatives agree.
+    x = np.array([0.0, 1.0, 7.0, 60.0, 400.0])
+    for y in (0.0, 2.5, 40.0):
+        alpha, beta = _ratio_params(one_minus_z, y, 3.0, alpha_is_small)
+        series = pn._log_tail_series(kind, r, s, x, np.full(5, y), alpha, beta)
+        p = r + x + (kind == "H")
+        q = np.full(5, s + (kind == "G"))
+        quadrature = pn._log_tail_quadrature(p, q, np.full(5, alpha), np.full(5, beta),
+                                             np.full(5, y))
+        np.testing.assert_allclose(quadrature[0], series[0], rtol=1e-12, atol=1e-12)
+        # Derivative scales: log terms for r, s; rates over (rate + y) for alpha, beta.
+        scales = (np.log(max(alpha, beta) + y), np.log(max(alpha, beta) + y),
+                  (r + x + 1) / (alpha + y), (s + 1) / (beta + y))
+        for got, want, scale in zip(quadrature[1:], series[1:], scales, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.max(scale))
+
+
+@pytest.mark.parametrize("params", [[0.55, 0.27, 0.61, 100.0], [0.8, 50.0, 0.3, 0.1]])
+def test_likelihood_and_gradient_equal_by_series_and_by_quadrature(cdnow, monkeypatch, params):
+    # Rates 400-500x apart: every tail has 1 - z between 2e-3 and 2e-2, where both paths are
+    # valid. Forcing either path everywhere gives the same total log-likelihood and gradient.
+    x, tx, T = _history(cdnow)
+    rows = _Rows(x.astype(float), tx / T.max(), T / T.max(), np.ones(len(x)))
+    theta = np.array(params)
+    results = {}
+    for path, below in (("series", 0.0), ("quadrature", 1.0)):
+        monkeypatch.setattr(pn, "_QUADRATURE_BELOW", below)
+        results[path] = _loglik_grad(theta, rows)
+    assert results["quadrature"][0] == pytest.approx(results["series"][0], rel=1e-12)
+    np.testing.assert_allclose(results["quadrature"][1], results["series"][1], rtol=1e-10)
+
+
+def _loglik_by_finite_integral(params, x, tx, T):
+    """Fader-Hardie eq. (18) with the integral over (t_x, T) by adaptive quadrature (scipy).
+
+    Independent of both of our paths (no tail to infinity, no hypergeometric function); the
+    integrand is scaled by its value at t_x so that nothing underflows.
+    """
+    r, alpha, s, beta = params
+
+    def log_f(tau):
+        return -(r + x) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau)
+
+    scale = log_f(tx)
+    integral = quad(lambda tau: np.exp(log_f(tau) - scale), tx, T, epsabs=0.0, epsrel=1e-13,
+                    limit=200)[0]
+    log_e1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    log_dead = np.log(s) + scale + np.log(integral) if T > tx else -np.inf
+    log_bracket = np.logaddexp(log_e1, log_dead)
+    ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + log_bracket
+    # 1 - P(alive) as its own ratio (~1e-12 at the no-dropout boundary).
+    return ll, np.exp(log_dead - log_bracket)
+
+
+@pytest.mark.parametrize("params", [
+    (0.918, 11.72, 1.05e-6, 5.59e6),    # the Online Retail fit (weeks): no dropout
+    (0.55, 10.58, 0.02, 3.0e4),         # heavy-tailed dropout, rates 3,000x apart
+    (0.4, 2.0e4, 0.61, 2.0),            # purchase rate scale far above the dropout one
+])
+@pytest.mark.parametrize(("x", "tx", "T"), [(0, 0.0, 53.0), (1, 3.0, 40.0), (12, 50.0, 53.0),
+                                            (40, 20.0, 53.0), (300, 52.0, 53.0)])
+def test_likelihood_and_p_alive_near_the_boundary_equal_an_independent_integral(params, x, tx, T):
+    ll, dead_share = _loglik_by_finite_integral(params, x, tx, T)
+    assert _total_loglik(params, [x], [tx], [T]) == pytest.approx(ll, rel=1e-11)
+    model = ParetoNBDModel()
+    model.params_ = dict(zip(NAMES, params, strict=True))
+    model.purchase_coefficients_ = model.dropout_coefficients_ = {}
+    p_alive = model.conditional_probability_alive([x], [tx], [T])
+    # P(alive) comes from a difference of logs of size (r+x) log(alpha+T): absolute ~1e-13.
+    assert 1.0 - p_alive[0] == pytest.approx(dead_share, rel=1e-6, abs=1e-12)
+    expected = model.conditional_expected_number_of_purchases_up_to_time(13.0, [x], [tx], [T])
+    assert np.isfinite(expected).all() and expected[0] > 0
+
+
+def simulate_nbd_weeks(n, r, alpha, seed):
+    """Customers who never drop out (NBD), ages 1-53 whole weeks, recency in whole weeks."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n)
+    T = rng.integers(1, 54, n).astype(float)
+    x = rng.poisson(lam * T).astype(float)
+    last = T * rng.random(n) ** (1 / np.maximum(x, 1))
+    return x, np.where(x > 0, np.minimum(np.ceil(last), T), 0.0), T
+
+
+def _nbd_fit(x, T):
+    """Maximum log-likelihood of the NBD (the Pareto/NBD's beta -> infinity limit)."""
+
+    def nll(phi):
+        r, alpha = np.exp(phi)
+        return -np.sum(gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+                       - (r + x) * np.log(alpha + T))
+
+    result = minimize(nll, [0.0, 0.0], method="Nelder-Mead",
+                      options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 4000})
+    return -result.fun, np.exp(result.x)
+
+
+@pytest.fixture(scope="module")
+def no_dropout():
+    """Online Retail-like data (no dropout, weekly whole numbers), the fit and its spies."""
+    x, tx, T = simulate_nbd_weeks(5000, 0.9, 12.0, seed=1)
+    largest_z, quadrature_points = [], []
+    series, quadrature = pn.log_hyp2f1_1ec, pn._log_tail_quadrature
+
+    def series_spy(e, c, z):
+        largest_z.append(float(np.max(z, initial=0.0)))
+        return series(e, c, z)
+
+    def quadrature_spy(p, *rest):
+        quadrature_points.append(len(p))
+        return quadrature(p, *rest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pn, "log_hyp2f1_1ec", series_spy)
+        patch.setattr(pn, "_log_tail_quadrature", quadrature_spy)
+        model = ParetoNBDModel().fit(x, tx, T)
+    return x, tx, T, model, max(largest_z), sum(quadrature_points)
+
+
+def test_no_dropout_boundary_is_fitted_without_long_series(no_dropout):
+    # The fit heads to beta -> infinity; there z -> 1 and the series would need ~1/(1-z)
+    # terms (up to 131,072 per point before). The series now only sees z <= 0.98 (at most a
+    # few thousand terms); the rest went through the quadrature.
+    x, tx, T, model, largest_z, quadrature_points = no_dropout
+    assert largest_z <= 1.0 - pn._QUADRATURE_BELOW
+    assert quadrature_points > 0
+    assert model.converged_ and model.n_iter_ < 100
+    p = model.params_
+    assert p["s"] / p["beta"] < 1e-6          # mean dropout rate: none to speak of
+    nbd_ll, (r, alpha) = _nbd_fit(x, T)
+    assert p["r"] == pytest.approx(r, rel=1e-4) and p["alpha"] == pytest.approx(alpha, rel=1e-4)
+    # The NBD is the supremum along the boundary; the fit reaches it to optimiser precision.
+    assert model.log_likelihood_ >= nbd_ll - 1e-9 * abs(nbd_ll)
+
+
+def test_predictions_at_the_no_dropout_boundary_are_the_nbd_ones(no_dropout):
+    x, tx, T, model, _, _ = no_dropout
+    p_alive = model.conditional_probability_alive(x, tx, T)
+    assert np.all(p_alive > 1 - 1e-4) and np.all(p_alive <= 1.0)
+    r, alpha = model.params_["r"], model.params_["alpha"]
+    # Alive for sure, the NBD posterior rate (r+x)/(alpha+T) gives the expectation.
+    np.testing.assert_allclose(
+        model.conditional_expected_number_of_purchases_up_to_time(26.0, x, tx, T),
+        26.0 * (r + x) / (alpha + T), rtol=1e-4)
+    np.testing.assert_allclose(model.expected_number_of_purchases_up_to_time([1.0, 52.0]),
+                               r / alpha * np.array([1.0, 52.0]), rtol=1e-4)
+    n = np.arange(6)
+    nbd_pmf = np.exp(gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + 52))
+                     + n * np.log(52 / (alpha + 52)))
+    np.testing.assert_allclose(model.probability_of_n_purchases_up_to_time(52.0, n), nbd_pmf,
+                               rtol=1e-4)
