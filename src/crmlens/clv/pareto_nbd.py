@@ -12,7 +12,10 @@ cancellation, lifetimes issues #132, #262, #419, #442) disappears. Each tail is
 ``alpha >= beta`` (``z = |alpha-beta| / (max(alpha, beta) + y)``); after Euler's transform it is
 a power factor times ``2F1(1, e; c; z)``, whose series has positive terms with ratios below ``z``
 and is summed here directly in blocks, together with its derivatives in ``e``, ``c`` and ``z``
-(analytic gradient). Everything else is in log space.
+(analytic gradient). That series needs ~1/(1-z) terms: where ``z`` is close to 1 (a fit heading
+to the no-dropout boundary ``beta -> inf``) the tails are integrated instead, by the
+trapezoidal rule in ``log(tau - y)`` with double-exponential ends (``_log_tail_quadrature``),
+derivatives included. Everything else is in log space.
 
 Time-invariant covariates (Fader & Hardie 2007) scale the rates per customer:
 ``alpha_i = alpha * exp(-gamma1 . x_i)`` and ``beta_i = beta * exp(-gamma2 . x_i)``.
@@ -47,7 +50,8 @@ from crmlens.errors import InputError
 PARAM_NAMES = ("r", "alpha", "s", "beta")
 _MODEL = "Pareto/NBD"
 # Series blocks: points are processed in groups (bounded memory), terms in blocks that double
-# for the points not yet converged; past _MAX_TERMS the tail is closed geometrically.
+# for the points not yet converged; past _MAX_TERMS the tail is closed geometrically (a
+# backstop: with the quadrature below taking z > 0.98, a few thousand terms suffice).
 _POINT_BLOCK = 1 << 15
 _FIRST_TERMS = 16
 _MAX_TERMS = 1 << 17
