@@ -1,0 +1,69 @@
+"""Frequent items recoded by rank: the common first step of every miner.
+
+Items below the support threshold can never be part of a frequent itemset, so they are removed
+once, up front. The rest are renumbered by descending count (rank 0 = most frequent, ties by
+item code) and every basket's ranks are sorted, so "the items before ``r`` in a basket" are
+exactly the more frequent ones — the prefix path of FP-Growth and the extension set of Eclat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from crmlens.basket.data import Baskets
+
+
+@dataclass(frozen=True)
+class RankedBaskets:
+    """Baskets restricted to frequent items, coded by rank (CSR)."""
+
+    indptr: np.ndarray      # int64, per basket (baskets with no frequent item kept, empty)
+    ranks: np.ndarray       # int32, sorted within each basket
+    item_of_rank: np.ndarray  # int32 item code of each rank
+    counts: np.ndarray      # int64 baskets containing each rank (descending)
+    n_baskets: int
+
+    @property
+    def n_frequent(self) -> int:
+        return len(self.item_of_rank)
+
+    def rows(self) -> np.ndarray:
+        """Basket index of every entry of ``ranks``."""
+        return np.repeat(np.arange(self.n_baskets, dtype=np.int64), np.diff(self.indptr))
+
+
+def rank_frequent_items(baskets: Baskets, min_count: int) -> RankedBaskets:
+    """Drop infrequent items and recode the rest by descending count."""
+    counts = np.bincount(baskets.indices, minlength=baskets.n_items).astype(np.int64)
+    frequent = np.flatnonzero(counts >= min_count)
+    order = frequent[np.lexsort((frequent, -counts[frequent]))]
+    rank = np.full(baskets.n_items, -1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    entry_rank = rank[baskets.indices]
+    keep = entry_rank >= 0
+    rows = np.repeat(np.arange(baskets.n_baskets, dtype=np.int64), np.diff(baskets.indptr))
+    rows, entry_rank = rows[keep], entry_rank[keep]
+    # Sort ranks within each basket: one argsort on a combined key (rows are already grouped).
+    key = rows * max(len(order), 1) + entry_rank
+    entry_rank = entry_rank[np.argsort(key, kind="stable")]
+    indptr = np.zeros(baskets.n_baskets + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=baskets.n_baskets), out=indptr[1:])
+    return RankedBaskets(indptr=indptr, ranks=entry_rank.astype(np.int32),
+                         item_of_rank=order.astype(np.int32), counts=counts[order],
+                         n_baskets=baskets.n_baskets)
+
+
+def gather_prefixes(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
+                    rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries before position ``ends[k]`` in basket ``rows[k]``, for every ``k`` at once.
+
+    Returns the gathered ranks and, for each, the index ``k`` it came from.
+    """
+    starts = indptr[rows]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return ranks[np.repeat(starts, lengths) + offsets], owner
