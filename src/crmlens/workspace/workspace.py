@@ -16,6 +16,7 @@ from crmlens.errors import WorkspaceError
 from crmlens.progress import NO_PROGRESS, Progress
 from crmlens.workspace import runs as runs_mod
 from crmlens.workspace import store
+from crmlens.workspace.basket_verbs import BasketVerbs
 from crmlens.workspace.clv_verbs import ClvVerbs
 from crmlens.workspace.segment_verbs import SegmentVerbs
 from crmlens.workspace.settings import load_settings, save_settings
@@ -28,7 +29,7 @@ REPORTS_DIR = "reports"
 MODELS_DIR = "models"
 
 
-class Workspace(SegmentVerbs, ClvVerbs):
+class Workspace(SegmentVerbs, ClvVerbs, BasketVerbs):
     """A crmlens workspace folder.
 
     Parameters
