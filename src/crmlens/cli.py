@@ -356,7 +356,13 @@ def _show_stages(stages: dict[str, Any]) -> None:
     if clv:
         out.print(t("cli.run.clv_skipped", reason=t(f"cli.run.clv_reason.{clv['skipped']}"))
                   if clv.get("skipped") else t("cli.run.clv", model=clv["model"],
-                                               run=clv["run_id"]))
+                                               run=clv["run_id"],
+                                               customers=f"{clv.get('customers', 0):,}",
+                                               total=f"{clv.get('clv_total', 0):,.0f}",
+                                               horizon=clv.get("horizon", ""),
+                                               unit=t(f"report.clv.unit.{clv.get('unit')}")))
+        if "clv.note.no_dropout_detected" in (clv.get("notes") or []):
+            out.print(t("cli.run.clv_no_dropout"))
 
 
 @app.command(help=t("cli.run.help"))
