@@ -131,8 +131,8 @@ def frequent_itemsets(
         All three give identical itemsets and counts; Eclat is the fastest.
     kind : {"all", "closed", "maximal"}, default "all"
         All frequent itemsets, only closed ones (no superset with the same count) or only
-        maximal ones (no frequent superset). With ``max_len`` both are judged among the
-        itemsets up to that length.
+        maximal ones (no frequent superset). With ``max_len``: the closed (maximal) itemsets
+        of at most that length, judged against all supersets (as pyfim's ``zmax``).
 
     Returns
     -------
@@ -155,6 +155,8 @@ def frequent_itemsets(
         raise InputError("error.basket.empty")
     min_count = min_count_for(min_support, baskets.n_baskets)
     limit = baskets.n_items + 1 if max_len is None else int(max_len)
+    # Closed/maximal are judged against all supersets, so look one item further.
+    search = limit + 1 if kind != "all" else limit
     data = rank_frequent_items(baskets, min_count)
     if algorithm == "eclat":
         from crmlens.basket.eclat import eclat_ranked as mine
@@ -162,12 +164,13 @@ def frequent_itemsets(
         from crmlens.basket.fpgrowth import fpgrowth_ranked as mine
     else:
         from crmlens.basket.apriori import apriori_ranked as mine
-    chunks = mine(data, min_count, limit)
+    chunks = mine(data, min_count, search)
     items, counts = _materialise(data.item_of_rank, data.counts, chunks)
     if kind != "all":
         from crmlens.basket.closed import closed_or_maximal
 
         keep = closed_or_maximal(items, counts, kind)
+        keep = keep[[len(items[i]) <= limit for i in keep.tolist()]] if len(keep) else keep
         items = [items[i] for i in keep]
         counts = counts[keep]
     return Itemsets(items=items, counts=counts, n_baskets=baskets.n_baskets,

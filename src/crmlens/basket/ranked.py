@@ -64,6 +64,11 @@ def gather_prefixes(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
     starts = indptr[rows]
     lengths = ends - starts
     total = int(lengths.sum())
-    owner = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return ranks[np.repeat(starts, lengths) + offsets], owner
+    n = len(rows)
+    index = np.int32 if n < 2**31 and total < 2**31 else np.int64
+    owner = np.repeat(np.arange(n, dtype=index), lengths)
+    # position = start of the owner's row + offset inside the run: one repeat, one add
+    shift = (starts - (np.cumsum(lengths) - lengths)).astype(np.int64)
+    positions = np.arange(total, dtype=np.int64)
+    positions += np.repeat(shift, lengths)
+    return ranks[positions], owner
