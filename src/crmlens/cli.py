@@ -363,6 +363,13 @@ def _show_stages(stages: dict[str, Any]) -> None:
                                                unit=t(f"report.clv.unit.{clv.get('unit')}")))
         if "clv.note.no_dropout_detected" in (clv.get("notes") or []):
             out.print(t("cli.run.clv_no_dropout"))
+    basket = stages.get("basket") or {}
+    if basket:
+        out.print(t("cli.run.basket_skipped", n=_n(basket["baskets"]), minimum=basket["minimum"])
+                  if basket.get("skipped") == "too_few_baskets" else
+                  t("cli.run.basket_failed") if basket.get("skipped") else
+                  t("cli.run.basket", rules=_n(basket["rules"]), itemsets=_n(basket["itemsets"]),
+                    support=basket["min_support"], run=basket["run_id"]))
 
 
 @app.command(help=t("cli.run.help"))
@@ -513,6 +520,7 @@ def status(
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
+from crmlens import cli_basket  # noqa: E402,F401
 from crmlens import cli_clv  # noqa: E402,F401
 from crmlens import cli_features  # noqa: E402,F401
 from crmlens import cli_segment  # noqa: E402,F401

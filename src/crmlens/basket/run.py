@@ -184,5 +184,5 @@ def mine(con: duckdb.DuckDBPyConnection, *, basket: str = "order", item: str = "
 def count_baskets(con: duckdb.DuckDBPyConnection) -> int:
     """Orders holding merchandise (what the ``basket`` stage checks before mining)."""
     row = con.execute("SELECT count(DISTINCT order_id) FROM transactions "
-                      "WHERE line_type = 'product' AND NOT is_return").fetchall()[0]
+                      "WHERE line_type = 'product' AND NOT coalesce(is_return, false)").fetchall()[0]
     return int(row[0] or 0)

@@ -156,6 +156,9 @@ class BasketVerbs:
         from crmlens.basket import store as basket_store
         from crmlens.errors import InputError
 
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise InputError("error.basket_bad_option", option="top", value=str(top),
+                             expected=">= 1")
         with self.reader() as con:  # type: ignore[attr-defined]
             found = basket_store.get_run(con, run)
             rid = found.run_id
