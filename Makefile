@@ -40,6 +40,7 @@ bench: $(STAMP) bench-pymc-env
 	$(PY) bench/ingest.py
 	$(PY) bench/segment.py
 	$(PY) bench/clv.py
+	$(PY) bench/basket.py
 
 clean-venv:
 	rm -rf $(VENV)

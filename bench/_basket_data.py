@@ -22,7 +22,7 @@ import numpy as np
 # Bump when the synthetic recipe changes, so an old cached file is not reused.
 SYNTHETIC_VERSION = 1
 
-# Synthetic recipe (documented in bench/README.md and in the RESULTS section).
+# Synthetic recipe (summarised in the RESULTS.md section bench/basket.py writes).
 ZIPF_EXPONENT = 1.0        # item popularity p_i ∝ 1 / (rank_i + ZIPF_OFFSET) ** ZIPF_EXPONENT
 ZIPF_OFFSET = 50.0         # flattens the head: the top product is in ~2 % of baskets, not 60 %
 SIZE_MEDIAN = 7.0          # lognormal basket sizes: median 7, sigma 0.85 -> mean about 10
@@ -154,11 +154,10 @@ def generate_synthetic(n_baskets: int, n_items: int, *, seed: int = 0
 
     # Planted groups: items from the middle of the popularity range (frequent together, not
     # each on its own), given to a random share of baskets, each item kept with GROUP_KEEP.
-    lo, hi = min(200, n_items - 1), max(min(20_000, n_items), 201)
+    lo, hi = min(200, n_items // 4), min(20_000, n_items)
     for _ in range(N_GROUPS):
-        k = int(rng.integers(GROUP_SIZES[0], GROUP_SIZES[1] + 1))
-        members = code_of_rank[rng.choice(np.arange(lo, min(hi, n_items)), size=k,
-                                          replace=False)]
+        k = min(int(rng.integers(GROUP_SIZES[0], GROUP_SIZES[1] + 1)), hi - lo)
+        members = code_of_rank[rng.choice(np.arange(lo, hi), size=k, replace=False)]
         rate = float(np.exp(rng.uniform(np.log(GROUP_RATE[0]), np.log(GROUP_RATE[1]))))
         chosen = np.flatnonzero(rng.random(n_baskets) < rate)
         keep = rng.random((len(chosen), k)) < GROUP_KEEP

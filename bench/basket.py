@@ -201,7 +201,7 @@ def measure(name: str, data: Path, min_count: int, tmp: Path, *, timeout: float,
     code = os.waitstatus_to_exitcode(status)
     log = (proc.stdout.read() if proc.stdout else b"").decode(errors="replace").strip()
     if stopped:
-        res["failure"] = f"stopped after {timeout:.0f} s"
+        res["failure"] = f"stopped after {timeout:g} s"
     elif code == 0 and out.exists():
         res.update(json.loads(out.read_text(encoding="utf-8")))
     elif "MemoryError" in log or "bad_alloc" in log or "std::bad" in log:
@@ -350,15 +350,15 @@ def render(datasets: list[dict[str, Any]], info: dict[str, Any], command: str,
         if any(same):
             lines.append("Identical itemsets (count and digest) from every run that finished, "
                          "at min support " + ", ".join(s for s in same if s) + ".")
-        lines += [f"**Warning:** {w}" for w in warnings]
+        lines += ["", *[f"**Warning:** {w}" for w in warnings]] if warnings else []
         prep = {}
         for c in ds["cases"]:
             for n, r in c["runs"].items():
                 if "prep_seconds" in r:
                     prep[n.split("_")[0]] = max(prep.get(n.split("_")[0], 0.0), r["prep_seconds"])
         if prep:
-            lines.append("Untimed input preparation (largest): " + ", ".join(
-                f"{lib} {s:,.2f} s" for lib, s in prep.items()) + ".")
+            lines += ["", "Untimed input preparation (largest): " + ", ".join(
+                f"{lib} {s:,.2f} s" for lib, s in prep.items()) + "."]
         lines.append("")
     if verdict_rows:
         lines += ["### Targets (issue 5)", "",
