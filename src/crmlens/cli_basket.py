@@ -68,12 +68,19 @@ def _metric(value: Any, digits: int = 3) -> str:
     return "∞" if value is None else f"{value:.{digits}f}"
 
 
+def _support(value: float | None) -> str:
+    """A stored support: a count (``5``) or a fraction (``0.01``)."""
+    if value is None:
+        return "–"
+    return str(int(value)) if value >= 1 else f"{value:g}"
+
+
 def print_basket(console: Console, data: dict[str, Any]) -> None:
     """A stored basket run as text: headline, itemsets by length, top itemsets and rules."""
     console.print(t("cli.basket.saved", run=data["run_id"], baskets=f"{data['n_baskets']:,}",
                     basket=data["basket"], items=f"{data['n_items']:,}",
                     itemsets=f"{data['n_itemsets']:,}", rules=f"{data['n_rules']:,}",
-                    support=data["min_support"], count=data["min_count"],
+                    support=_support(data["min_support"]), count=data["min_count"],
                     algorithm=data["algorithm"]))
     dropped = (data.get("params") or {}).get("n_dropped_large") or 0
     if dropped:
