@@ -363,6 +363,12 @@ def _show_stages(stages: dict[str, Any]) -> None:
                                                unit=t(f"report.clv.unit.{clv.get('unit')}")))
         if "clv.note.no_dropout_detected" in (clv.get("notes") or []):
             out.print(t("cli.run.clv_no_dropout"))
+    rec = stages.get("recommend") or {}
+    if rec:
+        out.print(t("cli.run.recommend_skipped", reason=rec["skipped"]) if rec.get("skipped")
+                  else t("cli.run.recommend", run=rec["run_id"],
+                         grade=t(f"recommend.grade.{rec['grade']}") if rec.get("grade")
+                         else "–"))
     basket = stages.get("basket") or {}
     if basket:
         out.print(t("cli.run.basket_skipped", n=_n(basket["baskets"]), minimum=basket["minimum"])
@@ -523,6 +529,7 @@ def status(
 from crmlens import cli_basket  # noqa: E402,F401
 from crmlens import cli_clv  # noqa: E402,F401
 from crmlens import cli_features  # noqa: E402,F401
+from crmlens import cli_recommend  # noqa: E402,F401
 from crmlens import cli_segment  # noqa: E402,F401
 
 

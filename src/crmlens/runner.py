@@ -101,3 +101,4 @@ def run_demo(path: str | Path, *, langs: Sequence[str] = ("en", "zh"),
 from crmlens import stages as _stages  # noqa: E402,F401
 from crmlens import clv_stage as _clv_stage  # noqa: E402,F401
 from crmlens import basket_stage as _basket_stage  # noqa: E402,F401
+from crmlens import recommend_stage as _recommend_stage  # noqa: E402,F401

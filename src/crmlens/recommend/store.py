@@ -122,13 +122,23 @@ def get_run(con: duckdb.DuckDBPyConnection, run: int | str | None = None) -> dic
 def read_recommendations(con: duckdb.DuckDBPyConnection, run_id: str,
                          customer_id: str | None = None, limit: int | None = None
                          ) -> pd.DataFrame:
-    """Stored recommendations of a run (one customer's, or all), by customer then rank."""
+    """Stored recommendations of a run (one customer's, or all), by customer then rank.
+
+    A ``reason_item_name`` column names the reason item (to render the reason in any
+    language).
+    """
     where, params = "run_id = ?", [str(run_id)]
     if customer_id is not None:
         where += " AND customer_id = ?"
         params.append(str(customer_id))
-    sql = (f"SELECT {', '.join(REC_COLUMNS)} FROM recommendations WHERE {where} "
-           "ORDER BY customer_id, rank")
+    sql = f"""
+        WITH picked AS (SELECT {', '.join(REC_COLUMNS)} FROM recommendations WHERE {where}),
+        names AS (SELECT product_id, mode(product_name) AS reason_item_name
+                  FROM transactions
+                  WHERE product_id IN (SELECT reason_item FROM picked) GROUP BY product_id)
+        SELECT picked.*, names.reason_item_name FROM picked
+        LEFT JOIN names ON names.product_id = picked.reason_item
+        ORDER BY customer_id, rank"""
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return con.execute(sql, params).df()

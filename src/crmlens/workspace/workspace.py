@@ -18,6 +18,7 @@ from crmlens.workspace import runs as runs_mod
 from crmlens.workspace import store
 from crmlens.workspace.basket_verbs import BasketVerbs
 from crmlens.workspace.clv_verbs import ClvVerbs
+from crmlens.workspace.recommend_verbs import RecommendVerbs
 from crmlens.workspace.segment_verbs import SegmentVerbs
 from crmlens.workspace.settings import load_settings, save_settings
 
@@ -29,7 +30,7 @@ REPORTS_DIR = "reports"
 MODELS_DIR = "models"
 
 
-class Workspace(SegmentVerbs, ClvVerbs, BasketVerbs):
+class Workspace(SegmentVerbs, ClvVerbs, BasketVerbs, RecommendVerbs):
     """A crmlens workspace folder.
 
     Parameters
