@@ -12,6 +12,7 @@ built-in sections (data overview, data quality).
 
 from crmlens.report import clv as _clv  # noqa: F401 - registers the CLV section
 from crmlens.report import overview as _overview  # noqa: F401 - registers the built-in sections
+from crmlens.report import recommend as _recommend  # noqa: F401 - registers the recommendations section
 from crmlens.report import segments as _segments  # noqa: F401 - registers the segment section
 from crmlens.report.builder import render_report, write_report
 from crmlens.report.sections import (
