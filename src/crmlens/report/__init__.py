@@ -10,6 +10,7 @@ Features add their own parts of the report by registering a :class:`Section`; se
 built-in sections (data overview, data quality).
 """
 
+from crmlens.report import basket as _basket  # noqa: F401 - registers the basket section
 from crmlens.report import clv as _clv  # noqa: F401 - registers the CLV section
 from crmlens.report import overview as _overview  # noqa: F401 - registers the built-in sections
 from crmlens.report import recommend as _recommend  # noqa: F401 - registers the recommendations section
