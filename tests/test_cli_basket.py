@@ -66,3 +66,28 @@ def test_show_without_runs_and_without_workspace(cli, ws_path, tmp_path):
     assert res.exit_code == 2 and "crmlens basket rules" in res.stderr
     res = cli("basket", "show", "-w", tmp_path / "missing")
     assert res.exit_code == 3
+
+
+def test_stage_skips_small_data_and_mines_enough(ws_path, monkeypatch):
+    import crmlens.basket_stage as stage
+    from crmlens.progress import NO_PROGRESS
+
+    assert stage.supports_to_try() == [0.02, 0.01, 0.005]
+    ws = Workspace(ws_path)
+    assert stage.run_basket(ws, NO_PROGRESS) == {"skipped": "too_few_baskets", "baskets": 72,
+                                                 "minimum": 100}
+    monkeypatch.setattr(stage, "MIN_BASKETS", 50)
+    monkeypatch.setattr(stage, "TARGET_ITEMSETS", 3)
+    out = stage.run_basket(ws, NO_PROGRESS)
+    assert out["min_support"] == 0.02 and out["multi_item_itemsets"] >= 3
+    assert out["rules"] > 0 and ws.basket_show()["run_id"] == str(out["run_id"])
+
+
+def test_run_summary_line(capsys):
+    from crmlens.cli import _show_stages
+
+    _show_stages({"basket": {"run_id": 5, "rules": 149, "itemsets": 364,
+                             "min_support": 0.02}})
+    _show_stages({"basket": {"skipped": "too_few_baskets", "baskets": 72, "minimum": 100}})
+    text = capsys.readouterr().out
+    assert "149 rules" in text and "run 5" in text and "72 orders" in text
