@@ -65,10 +65,11 @@ def gather_prefixes(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
     lengths = ends - starts
     total = int(lengths.sum())
     n = len(rows)
-    index = np.int32 if n < 2**31 and total < 2**31 else np.int64
+    # int32 positions when they fit: half the memory traffic of the gather
+    index = np.int32 if len(ranks) < 2**31 and total < 2**31 else np.int64
     owner = np.repeat(np.arange(n, dtype=index), lengths)
     # position = start of the owner's row + offset inside the run: one repeat, one add
-    shift = (starts - (np.cumsum(lengths) - lengths)).astype(np.int64)
-    positions = np.arange(total, dtype=np.int64)
+    shift = (starts - (np.cumsum(lengths) - lengths)).astype(index)
+    positions = np.arange(total, dtype=index)
     positions += np.repeat(shift, lengths)
     return ranks[positions], owner
