@@ -185,11 +185,12 @@ def measure(name: str, data: Path, min_count: int, tmp: Path, *, timeout: float,
            "--min-count", str(min_count), "--out", str(out), "--memory-cap", str(memory_cap)]
     started, busy0 = time.perf_counter(), _ingest._cpu_busy_seconds()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(tmp))
-    stopped = False
+    stopped, polled = False, 0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
+        polled = max(polled, _ingest._vmrss_kib(proc.pid))  # a floor for runs that never end
         if not stopped and time.perf_counter() - started > timeout:
             stopped = True
             proc.kill()
@@ -197,7 +198,8 @@ def measure(name: str, data: Path, min_count: int, tmp: Path, *, timeout: float,
     wall = time.perf_counter() - started
     own_cpu = usage.ru_utime + usage.ru_stime
     others = max(_ingest._cpu_busy_seconds() - busy0 - own_cpu, 0.0) / max(wall, 1e-9)
-    res: dict[str, Any] = {"process_seconds": wall, "other_cores_busy": others}
+    res: dict[str, Any] = {"process_seconds": wall, "other_cores_busy": others,
+                           "polled_rss_kib": polled}
     code = os.waitstatus_to_exitcode(status)
     log = (proc.stdout.read() if proc.stdout else b"").decode(errors="replace").strip()
     if stopped:
@@ -206,6 +208,10 @@ def measure(name: str, data: Path, min_count: int, tmp: Path, *, timeout: float,
         res.update(json.loads(out.read_text(encoding="utf-8")))
     elif "MemoryError" in log or "bad_alloc" in log or "std::bad" in log:
         res["failure"] = OOM
+    elif "negative dimensions are not allowed" in log:
+        # mlxtend apriori slices one column per candidate: past 2**31 non-zeros scipy's int32
+        # index overflows (the memory that slice would need is far above the cap anyway).
+        res["failure"] = "failed: candidate matrix beyond 2³¹ non-zeros (index overflow)"
     else:
         last = log.splitlines()[-1][:160] if log else ""
         res["failure"] = f"failed (exit code {code}{': ' + last if last else ''})"
@@ -219,8 +225,11 @@ def _secs(res: dict[str, Any]) -> str:
 
 
 def _mib(res: dict[str, Any]) -> str:
-    return f"{res['vmhwm_kib'] / 1024:,.0f} MiB" if res.get("seconds") is not None \
-        and res.get("vmhwm_kib") else "—"
+    if "seconds" in res and res.get("vmhwm_kib"):
+        return f"{res['vmhwm_kib'] / 1024:,.0f} MiB"
+    if "stopped" in res.get("failure", "") and res.get("polled_rss_kib"):
+        return f"≥ {res['polled_rss_kib'] / 1024:,.0f} MiB when stopped"
+    return "—"
 
 
 def _speedup(res: dict[str, Any], mlx: dict[str, Any]) -> str:
@@ -288,6 +297,11 @@ def _verdicts(case: dict[str, Any], timeout: float) -> list[str]:
         elif OOM in mlx_fp.get("failure", ""):
             mem = f"**met** (mlxtend fpgrowth: {mlx_fp['failure']}; crmlens " \
                   f"{ours['vmhwm_kib'] / 1024:,.0f} MiB)"
+        elif "stopped" in mlx_fp.get("failure", "") and mlx_fp.get("polled_rss_kib") \
+                and ours.get("vmhwm_kib"):
+            a, b = ours["vmhwm_kib"] / 1024, mlx_fp["polled_rss_kib"] / 1024
+            mem = (f"**met** ({a:,.0f} MiB vs ≥ {b:,.0f} MiB when mlxtend was stopped)" if a < b
+                   else f"not determined ({a:,.0f} MiB; mlxtend ≥ {b:,.0f} MiB when stopped)")
         else:
             mem = "not measured"
         rows.append(f"| {case['label']} | {name.split('_')[1]} | {speed} | {pyfim} | {mem} | "
