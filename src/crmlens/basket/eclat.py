@@ -27,8 +27,8 @@ _DENSE_CELLS = 1 << 24
 
 Chunk = tuple[tuple[int, ...], np.ndarray, np.ndarray]
 
-# Largest global bitset matrix (bytes) over all baskets; above it conditional bitsets are built
-# from the prefix gather instead.
+# Largest global flag matrix (frequent items x baskets, bytes); above it conditional bitsets are
+# built from the prefix gather instead.
 _GLOBAL_BYTES = 1 << 26
 
 
@@ -49,12 +49,14 @@ def eclat_ranked(data: RankedBaskets, min_count: int, max_len: int) -> list[Chun
     by_rank = np.argsort(key, kind="stable")
     rank_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(data.ranks, minlength=n), out=rank_ptr[1:])
-    words = (data.n_baskets + 63) // 64
     deeper = max_len >= 3
-    # Bitsets over all baskets turn each conditional bitset matrix into a column extraction
-    # (cost: extensions x count(r)) instead of a second pass over the gathered prefixes.
-    every = (_bitsets(data.ranks.astype(np.int64), rows, n, data.n_baskets)
-             if deeper and n * words * 8 <= _GLOBAL_BYTES else None)
+    # A flag matrix over all baskets turns each conditional bitset matrix into a column
+    # extraction (cost: extensions x count(r)) instead of a second pass over the gathered
+    # prefixes; used only while it is small.
+    every = None
+    if deeper and n * data.n_baskets <= _GLOBAL_BYTES:
+        every = np.zeros((n, data.n_baskets), dtype=bool)
+        every[data.ranks, rows] = True
     for r in range(1, n):
         entries = by_rank[rank_ptr[r]:rank_ptr[r + 1]]
         tids = rows[entries]
@@ -90,13 +92,10 @@ def _prefix_ranks(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
 
 
 def _extract(every: np.ndarray, ext: np.ndarray, tids: np.ndarray) -> np.ndarray:
-    """Rows ``ext`` of the global bitsets restricted to the baskets ``tids`` (renumbered)."""
-    c = len(tids)
-    width = (c + 63) // 64 * 64
-    cols = every[ext[:, None], (tids >> 6)[None, :]]
-    cols >>= (tids & 63).astype(np.uint64)[None, :]
+    """Rows ``ext`` of the global flags restricted to the baskets ``tids``, as bitsets."""
+    width = (len(tids) + 63) // 64 * 64
     flags = np.zeros((len(ext), width), dtype=bool)
-    flags[:, :c] = (cols & np.uint64(1)).astype(bool)
+    flags[:, :len(tids)] = every[ext[:, None], tids[None, :]]
     return np.packbits(flags, axis=1, bitorder="little").view(np.uint64)
 
 
@@ -139,6 +138,12 @@ def _pair_counts(bits: np.ndarray) -> np.ndarray:
 def _grow(prefix: tuple[int, ...], ext: np.ndarray, bits: np.ndarray, length: int,
           min_count: int, max_len: int, out: list[Chunk]) -> None:
     """Extend ``prefix + (ext[k],)`` (itemsets of ``length``) by their later siblings."""
+    if len(ext) == 2:
+        # the most common node by far: one pair, no matrix
+        both = int(np.bitwise_count(bits[0] & bits[1]).sum())
+        if both >= min_count:
+            out.append((prefix + (int(ext[0]),), ext[1:], np.array([both], dtype=np.int64)))
+        return
     counts = _pair_counts(bits)
     heads, tails = np.nonzero(counts >= min_count)
     upper = tails > heads
