@@ -363,12 +363,6 @@ def _show_stages(stages: dict[str, Any]) -> None:
                                                unit=t(f"report.clv.unit.{clv.get('unit')}")))
         if "clv.note.no_dropout_detected" in (clv.get("notes") or []):
             out.print(t("cli.run.clv_no_dropout"))
-    rec = stages.get("recommend") or {}
-    if rec:
-        out.print(t("cli.run.recommend_skipped", reason=rec["skipped"]) if rec.get("skipped")
-                  else t("cli.run.recommend", run=rec["run_id"],
-                         grade=t(f"recommend.grade.{rec['grade']}") if rec.get("grade")
-                         else "–"))
     basket = stages.get("basket") or {}
     if basket:
         out.print(t("cli.run.basket_skipped", n=_n(basket["baskets"]), minimum=basket["minimum"])
@@ -376,6 +370,17 @@ def _show_stages(stages: dict[str, Any]) -> None:
                   t("cli.run.basket_failed") if basket.get("skipped") else
                   t("cli.run.basket", rules=_n(basket["rules"]), itemsets=_n(basket["itemsets"]),
                     support=basket["min_support"], run=basket["run_id"]))
+    rec = stages.get("recommend") or {}
+    if rec:
+        if rec.get("skipped"):
+            out.print(t("cli.run.recommend_skipped", reason=rec["skipped"]))
+        elif rec.get("precision") is not None:
+            out.print(t("cli.run.recommend_evaluated", run=rec["run_id"], k=rec["k"],
+                        customers=_n(rec["customers"]), precision=f"{rec['precision']:.1%}",
+                        baseline=f"{rec['baseline_precision']:.1%}",
+                        grade=t(f"recommend.grade.{rec['grade']}")))
+        else:
+            out.print(t("cli.run.recommend", run=rec["run_id"], grade="–"))
 
 
 @app.command(help=t("cli.run.help"))
