@@ -84,10 +84,10 @@ def _prefix_ranks(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
     starts = indptr[rows]
     lengths = ends - starts
     total = int(lengths.sum())
-    index = np.int32 if len(ranks) < 2**31 and total < 2**31 else np.int64
-    # position = start of the basket + offset inside the run: one repeat, one add
-    positions = np.arange(total, dtype=index)
-    positions += np.repeat((starts - (np.cumsum(lengths) - lengths)).astype(index), lengths)
+    # position = start of the basket + offset inside the run: one repeat, one add (intp:
+    # numpy would convert narrower indices before the take)
+    positions = np.arange(total, dtype=np.intp)
+    positions += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
     return ranks[positions]
 
 
