@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from crmlens.basket.data import Baskets
-from crmlens.basket.ranked import rank_frequent_items
+from crmlens.basket.ranked import decode_chunks, rank_frequent_items
 from crmlens.errors import InputError
 
 ALGORITHMS = ("eclat", "fpgrowth", "apriori")
@@ -165,7 +165,7 @@ def frequent_itemsets(
     else:
         from crmlens.basket.apriori import apriori_ranked as mine
     chunks = mine(data, min_count, search)
-    items, counts = _materialise(data.item_of_rank, data.counts, chunks)
+    items, counts = decode_chunks(data.item_of_rank, data.counts, chunks)
     if kind != "all":
         from crmlens.basket.closed import closed_or_maximal
 
@@ -178,17 +178,3 @@ def frequent_itemsets(
                     item_names=baskets.item_names, algorithm=algorithm, kind=kind,
                     max_len=None if max_len is None else int(max_len))
 
-
-def _materialise(item_of_rank: np.ndarray, single_counts: np.ndarray,
-                 chunks: list) -> tuple[list[tuple[int, ...]], np.ndarray]:
-    """Item-code tuples in canonical order (length, then codes) from rank chunks."""
-    codes = item_of_rank.tolist()
-    items: list[tuple[int, ...]] = [(c,) for c in codes]
-    counts = [single_counts]
-    for prefix, ext, cnt in chunks:
-        head = tuple(codes[p] for p in prefix)
-        items.extend(tuple(sorted(head + (codes[e],))) for e in ext.tolist())
-        counts.append(np.asarray(cnt, dtype=np.int64))
-    all_counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    order = sorted(range(len(items)), key=lambda i: (len(items[i]), items[i]))
-    return [items[i] for i in order], all_counts[np.asarray(order, dtype=np.int64)]

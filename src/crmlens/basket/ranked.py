@@ -76,3 +76,37 @@ def gather_prefixes(indptr: np.ndarray, ranks: np.ndarray, ends: np.ndarray,
     positions = np.arange(total, dtype=index)
     positions += np.repeat(shift, lengths)
     return ranks[positions], owner
+
+
+def decode_chunks(item_of_rank: np.ndarray, single_counts: np.ndarray,
+                  chunks: list) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Item-code tuples in canonical order (length, then codes) from the miners' rank chunks.
+
+    A chunk ``(prefix, extension ranks, counts)`` stands for the itemsets ``prefix + (e,)``.
+    The work is done on one 2-D array per itemset length (decode, sort each row, sort the rows)
+    and the tuples are made by a single ``map(tuple, ...)`` per length: millions of itemsets
+    would otherwise cost a Python ``sorted`` per itemset plus a keyed sort of all of them.
+    """
+    codes = np.asarray(item_of_rank, dtype=np.int64)
+    items: list[tuple[int, ...]] = [(c,) for c in codes.tolist()]
+    counts = [np.asarray(single_counts, dtype=np.int64)]
+    # singletons are rank-ordered; canonical order is by code
+    order = np.argsort(codes, kind="stable")
+    items = [items[i] for i in order.tolist()]
+    counts[0] = counts[0][order]
+    by_length: dict[int, list] = {}
+    for chunk in chunks:
+        by_length.setdefault(len(chunk[0]), []).append(chunk)
+    for length in sorted(by_length):
+        group = by_length[length]
+        sizes = np.fromiter((len(c[1]) for c in group), dtype=np.int64, count=len(group))
+        prefixes = np.array([c[0] for c in group], dtype=np.int64).reshape(len(group), length)
+        ranks = np.empty((int(sizes.sum()), length + 1), dtype=np.int64)
+        ranks[:, :length] = np.repeat(prefixes, sizes, axis=0)
+        ranks[:, length] = np.concatenate([np.asarray(c[1], dtype=np.int64) for c in group])
+        cnt = np.concatenate([np.asarray(c[2], dtype=np.int64) for c in group])
+        rows = np.sort(codes[ranks], axis=1)
+        order = np.lexsort(rows.T[::-1])
+        items.extend(map(tuple, rows[order].tolist()))
+        counts.append(cnt[order])
+    return items, np.concatenate(counts)
