@@ -8,6 +8,7 @@ exactly the more frequent ones — the prefix path of FP-Growth and the extensio
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,31 +83,52 @@ def decode_chunks(item_of_rank: np.ndarray, single_counts: np.ndarray,
                   chunks: list) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Item-code tuples in canonical order (length, then codes) from the miners' rank chunks.
 
-    A chunk ``(prefix, extension ranks, counts)`` stands for the itemsets ``prefix + (e,)``.
-    The work is done on one 2-D array per itemset length (decode, sort each row, sort the rows)
-    and the tuples are made by a single ``map(tuple, ...)`` per length: millions of itemsets
-    would otherwise cost a Python ``sorted`` per itemset plus a keyed sort of all of them.
+    A chunk ``(prefix, extension ranks, counts)`` stands for the itemsets ``prefix + (e,)``; a
+    block chunk ``(prefixes, sizes, extension ranks, counts)`` holds many prefixes at once (a
+    ``(g, length)`` array; prefix ``i`` owns the next ``sizes[i]`` extensions). The work is
+    done on one 2-D array per itemset length (decode, sort each row, sort the rows) and the
+    tuples are made by one ``map(tuple, ...)`` per length: millions of itemsets would otherwise
+    cost a Python ``sorted`` per itemset plus a keyed sort of all of them.
     """
     codes = np.asarray(item_of_rank, dtype=np.int64)
-    items: list[tuple[int, ...]] = [(c,) for c in codes.tolist()]
-    counts = [np.asarray(single_counts, dtype=np.int64)]
-    # singletons are rank-ordered; canonical order is by code
-    order = np.argsort(codes, kind="stable")
-    items = [items[i] for i in order.tolist()]
-    counts[0] = counts[0][order]
-    by_length: dict[int, list] = {}
+    order = np.argsort(codes, kind="stable")  # singletons are rank-ordered; canonical is code
+    items: list[tuple[int, ...]] = [(c,) for c in codes[order].tolist()]
+    counts = [np.asarray(single_counts, dtype=np.int64)[order]]
+    singles: dict[int, list] = {}
+    blocks: dict[int, list] = {}
     for chunk in chunks:
-        by_length.setdefault(len(chunk[0]), []).append(chunk)
-    for length in sorted(by_length):
-        group = by_length[length]
-        sizes = np.fromiter((len(c[1]) for c in group), dtype=np.int64, count=len(group))
-        prefixes = np.array([c[0] for c in group], dtype=np.int64).reshape(len(group), length)
-        ranks = np.empty((int(sizes.sum()), length + 1), dtype=np.int64)
-        ranks[:, :length] = np.repeat(prefixes, sizes, axis=0)
-        ranks[:, length] = np.concatenate([np.asarray(c[1], dtype=np.int64) for c in group])
-        cnt = np.concatenate([np.asarray(c[2], dtype=np.int64) for c in group])
+        if len(chunk) == 4:
+            blocks.setdefault(chunk[0].shape[1], []).append(chunk)
+        else:
+            singles.setdefault(len(chunk[0]), []).append(chunk)
+    for length in sorted(set(singles) | set(blocks)):
+        prefixes, sizes, exts, cnts = [], [], [], []
+        if length in singles:
+            heads, ext, cnt = zip(*singles[length])
+            prefixes.append(np.array(heads, dtype=np.int64).reshape(len(heads), length))
+            sizes.append(np.fromiter(map(len, ext), dtype=np.int64, count=len(ext)))
+            exts.extend(ext)
+            cnts.extend(cnt)
+        for block in blocks.get(length, ()):
+            prefixes.append(block[0])
+            sizes.append(block[1])
+            exts.append(block[2])
+            cnts.append(block[3])
+        sizes_all = np.concatenate(sizes)
+        ranks = np.empty((int(sizes_all.sum()), length + 1), dtype=np.int64)
+        ranks[:, :length] = np.repeat(np.concatenate(prefixes), sizes_all, axis=0)
+        ranks[:, length] = np.concatenate(exts)
+        cnt = np.concatenate(cnts).astype(np.int64, copy=False)
         rows = np.sort(codes[ranks], axis=1)
         order = np.lexsort(rows.T[::-1])
-        items.extend(map(tuple, rows[order].tolist()))
+        # Tuples of ints hold no cycles: pausing the cyclic collector while millions of them
+        # are made saves its repeated traversals of everything alive (half the decode time).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            items.extend(map(tuple, rows[order].tolist()))
+        finally:
+            if collecting:
+                gc.enable()
         counts.append(cnt[order])
     return items, np.concatenate(counts)
