@@ -181,14 +181,7 @@ def _grandchildren(prefix: tuple[int, ...], ext: np.ndarray, bits: np.ndarray,
     first = np.repeat(np.arange(n), after)
     second = first + 1 + (np.arange(total) - np.repeat(np.cumsum(after) - after, after))
     k, a, b = heads[first], tails[first], tails[second]
-    words = bits.shape[1]
-    support = np.empty(total, dtype=np.int64)
-    block = max(1, _BLOCK_WORDS // max(1, words))
-    for lo in range(0, total, block):
-        hi = lo + block
-        both = bits[k[lo:hi]] & bits[a[lo:hi]]
-        both &= bits[b[lo:hi]]
-        support[lo:hi] = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+    support = _and_counts(bits, k, a, b)
     keep = support >= min_count
     if not keep.any():
         return
@@ -202,11 +195,36 @@ def _grandchildren(prefix: tuple[int, ...], ext: np.ndarray, bits: np.ndarray,
                 found, support))
     if length + 2 >= max_len:
         return
-    for s, e, p in zip(g_starts.tolist(), g_ends.tolist(), owners.tolist()):
-        if e - s >= 2:
-            kk, aa = int(heads[p]), int(tails[p])
-            _grow(prefix + (int(ext[kk]), int(ext[aa])), found[s:e],
-                  bits[b[s:e]] & (bits[kk] & bits[aa]), length + 2, min_count, max_len, out)
+    g_sizes = g_ends - g_starts
+    # Grandchildren with exactly two extensions have one candidate: count them all at once.
+    two = np.flatnonzero(g_sizes == 2)
+    if len(two):
+        kk, aa = heads[owners[two]], tails[owners[two]]
+        b1, b2 = b[g_starts[two]], b[g_starts[two] + 1]
+        support4 = _and_counts(bits, kk, aa, b1, b2)
+        ok = support4 >= min_count
+        if ok.any():
+            out.append((_prefixes(prefix, ext[kk[ok]], ext[aa[ok]], ext[b1[ok]]),
+                        np.ones(int(ok.sum()), dtype=np.int64), ext[b2[ok]], support4[ok]))
+    for g in np.flatnonzero(g_sizes >= 3).tolist():
+        s, e, p = int(g_starts[g]), int(g_ends[g]), int(owners[g])
+        kk, aa = int(heads[p]), int(tails[p])
+        _grow(prefix + (int(ext[kk]), int(ext[aa])), found[s:e],
+              bits[b[s:e]] & (bits[kk] & bits[aa]), length + 2, min_count, max_len, out)
+
+
+def _and_counts(bits: np.ndarray, *rows: np.ndarray) -> np.ndarray:
+    """``popcount(bits[rows[0][i]] & bits[rows[1][i]] & ...)`` for every ``i``, in blocks."""
+    total = len(rows[0])
+    support = np.empty(total, dtype=np.int64)
+    block = max(1, _BLOCK_WORDS // max(1, bits.shape[1]))
+    for lo in range(0, total, block):
+        hi = lo + block
+        both = bits[rows[0][lo:hi]] & bits[rows[1][lo:hi]]
+        for more in rows[2:]:
+            both &= bits[more[lo:hi]]
+        support[lo:hi] = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+    return support
 
 
 def _prefixes(prefix: tuple[int, ...], *columns: np.ndarray) -> np.ndarray:
