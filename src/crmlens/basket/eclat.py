@@ -5,13 +5,16 @@ form its conditional database; the items that are more frequent than ``r`` and f
 that database get one bitset row each over those baskets only (``np.uint64`` words). A bitset
 over the *whole* data would cost ``n_baskets / 8`` bytes per item — 125 kB per item for a
 million baskets — whereas a conditional bitset costs ``count(r) / 8`` bytes and only for the
-items that survive there, so memory stays bounded by the largest conditional database.
+items that survive there, so memory stays bounded by the largest conditional database. (While
+a frequent items x baskets *flag* matrix fits in 64 MiB, the conditional bitsets are cut out of
+it rather than rebuilt from a second pass over the gathered prefixes.)
 
 Inside a conditional database the search is the classic Eclat recursion, but a node handles
 all its children at once: the support of every pair of sibling extensions is one 2-D AND plus
-``np.bitwise_count`` over a block of rows, and Python only recurses into children with at
-least two frequent extensions. The number of numpy calls therefore grows with the number of
-inner nodes of the itemset tree, not with the number of candidates.
+``np.bitwise_count`` over a block of rows, then the candidates of all children (pairs of each
+child's extensions) are counted in one more blocked pass, and Python only recurses from
+grandchildren with at least three frequent extensions. Results go out as block chunks (many
+prefixes per array) that ``ranked.decode_chunks`` turns into tuples in bulk.
 """
 
 from __future__ import annotations
