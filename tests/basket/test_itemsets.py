@@ -158,3 +158,22 @@ def test_one_huge_basket_is_bounded_by_max_len(algorithm):
     result = frequent_itemsets(baskets, min_support=1, max_len=2, algorithm=algorithm)
     assert len(result) == 60 + 60 * 59 // 2
     assert result.count_of((0, 1)) == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_eclat_without_the_global_flag_matrix_gives_the_same_itemsets(seed, monkeypatch):
+    # Large data skips the frequent-items x baskets flag matrix (over 64 MiB) and cuts each
+    # item's bitsets from its basket list instead: same itemsets and counts.
+    import crmlens.basket.eclat as eclat
+
+    rng = np.random.default_rng(100 + seed)
+    n_items = 12
+    p = rng.uniform(0.1, 0.6, n_items)
+    rows = [[j for j in range(n_items) if rng.random() < p[j]] for _ in range(300)]
+    baskets = baskets_from_lists(rows)
+    expected = frequent_itemsets(baskets, min_support=15, algorithm="eclat")
+    monkeypatch.setattr(eclat, "_GLOBAL_BYTES", 0)
+    small = frequent_itemsets(baskets, min_support=15, algorithm="eclat")
+    assert small.items == expected.items
+    np.testing.assert_array_equal(small.counts, expected.counts)
+    assert dict(zip(small.items, small.counts.tolist())) == _brute_force(baskets, 15, n_items)
