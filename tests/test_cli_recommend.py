@@ -52,6 +52,22 @@ def test_recommend_json_and_one_customer(cli, shop):
     assert all(r["source"] == "rules" and r["reason_item"] for r in recs)
 
 
+def test_one_customer_reads_the_stored_run_unless_refreshed(cli, shop):
+    first = json.loads(cli("recommend", "-w", str(shop), "--k", "4", "--format", "json").output)
+    # Same settings, fewer items: the stored run answers (no new run).
+    res = cli("recommend", "-w", str(shop), "--customer", "C2", "--k", "3", "--format", "json")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    assert got["run_id"] == first["run_id"] and len(got["recommendations"]) == 3
+    # --refresh (or different settings) fits again and stores a new run.
+    again = json.loads(cli("recommend", "-w", str(shop), "--customer", "C2", "--k", "3",
+                           "--refresh", "--format", "json").output)
+    assert again["run_id"] != first["run_id"]
+    other = json.loads(cli("recommend", "-w", str(shop), "--customer", "C2", "--k", "3",
+                           "--method", "popular", "--format", "json").output)
+    assert other["run_id"] not in (first["run_id"], again["run_id"])
+
+
 def test_recommend_text_exclude_and_repeats(cli, shop):
     res = cli("recommend", "-w", str(shop), "--customer", "C0", "--allow-repeats",
               "--exclude", "MUG", "--k", "5", "--format", "json")

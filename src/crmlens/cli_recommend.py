@@ -72,6 +72,22 @@ def print_evaluation(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _stored_run(ws, wanted: dict) -> dict | None:
+    """The current run when it was made with these settings (and at least k items), else None."""
+    from crmlens.errors import InputError
+
+    try:
+        run = ws.recommend_show()
+    except InputError:
+        return None
+    params = run.get("params") or {}
+    same = (run.get("method") == wanted["method"] and int(run.get("k") or 0) >= wanted["k"]
+            and not wanted["evaluate"] and not wanted["exclude"] and not wanted["include"]
+            and not params.get("exclude") and not params.get("include")
+            and bool(params.get("allow_repeats", False)) == wanted["allow_repeats"])
+    return run if same else None
+
+
 @app.command("recommend", help=t("cli.recommend.help"))
 @handle_errors
 def recommend(
@@ -91,6 +107,8 @@ def recommend(
                                                 show_default=False)] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help=t("cli.recommend.opt.evaluate"))
                         ] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help=t("cli.recommend.opt.refresh"))
+                       ] = False,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     lang: LangOpt = None,
@@ -99,6 +117,18 @@ def recommend(
     ws = _workspace(workspace)
     kwargs = dict(method=method, k=k, allow_repeats=allow_repeats, exclude=_items(exclude),
                   include=_items(only), evaluate=evaluate)
+    if customer is not None and not refresh:
+        stored = _stored_run(ws, kwargs)
+        if stored is not None:
+            # A CRM asking for one customer reads the stored run: no refit, no new run.
+            rows = ws.recommend_for(customer, run=stored["run_id"])[:k]
+            if fmt == Format.json:
+                _print_json({"run_id": stored["run_id"], "customer_id": customer,
+                             "recommendations": rows})
+                return
+            print_recommendations(out, rows, t("cli.recommend.customer_title",
+                                               customer=customer))
+            return
     bar = _progress(fmt)
     if bar:
         with bar:
