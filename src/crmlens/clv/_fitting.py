@@ -8,8 +8,12 @@ taken by central differences of that analytic gradient in the natural parameters
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral, Real
+
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
 from crmlens.errors import CrmlensError, InputError
@@ -19,6 +23,31 @@ class FitError(CrmlensError):
     """The maximum-likelihood fit did not converge or gave unusable parameters."""
 
     exit_code = 2
+
+
+class MaximumLikelihoodModel(BaseEstimator):
+    """The settings every CLV likelihood model shares (scikit-learn contract).
+
+    Parameters
+    ----------
+    penalizer_coef : float, default=0.0
+        L2 penalty on the parameters; 0 gives the plain maximum-likelihood estimate.
+    tol : float, default=1e-8
+        Convergence tolerance on the gradient of the mean log-likelihood.
+    max_iter : int, default=1000
+        Maximum number of optimiser iterations.
+    """
+
+    _parameter_constraints: dict = {
+        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
+        self.penalizer_coef = penalizer_coef
+        self.tol = tol
+        self.max_iter = max_iter
 
 
 def as_float_array(values, name: str) -> np.ndarray:

@@ -11,16 +11,14 @@ continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD), nor are AIC/BIC across the
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from crmlens.clv._fitting import (
     FitError,
+    MaximumLikelihoodModel,
     check_params_finite,
     check_weights,
     fit_log_params,
@@ -149,7 +147,7 @@ def _whole_periods(values, name: str) -> np.ndarray:
     return values
 
 
-class BetaGeoBetaBinomModel(BaseEstimator):
+class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
     """BG/BB model of discrete-time repeat purchases and dropout (Fader, Hardie & Shang 2010).
 
     At each transaction opportunity an alive customer buys with probability
@@ -185,17 +183,6 @@ class BetaGeoBetaBinomModel(BaseEstimator):
     """
 
     model_name = "bgbb"
-
-    _parameter_constraints: dict = {
-        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
-        self.penalizer_coef = penalizer_coef
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, frequency, recency, T, sample_weight=None) -> BetaGeoBetaBinomModel:
         """Estimate ``alpha, beta, gamma, delta`` by maximum likelihood.

@@ -8,16 +8,14 @@ frequency alone are further summed over distinct frequencies. Everything is in l
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from crmlens.clv._fitting import (
     FitError,
+    MaximumLikelihoodModel,
     as_float_array,
     check_frequency,
     check_params_finite,
@@ -160,7 +158,7 @@ def _nonnegative_time(t, name: str = "t") -> np.ndarray:
     return t
 
 
-class BetaGeoModel(BaseEstimator):
+class BetaGeoModel(MaximumLikelihoodModel):
     """BG/NBD model of repeat purchases and dropout (Fader, Hardie & Lee 2005).
 
     While alive a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``;
@@ -196,17 +194,6 @@ class BetaGeoModel(BaseEstimator):
     """
 
     model_name = "bgnbd"
-
-    _parameter_constraints: dict = {
-        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
-        self.penalizer_coef = penalizer_coef
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, frequency, recency, T, sample_weight=None, *, purchase_covariates=None,
             dropout_covariates=None) -> BetaGeoModel:

@@ -10,16 +10,14 @@ likelihood. Log space with an analytic gradient, on weighted rows, as in
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from crmlens.clv._fitting import (
     FitError,
+    MaximumLikelihoodModel,
     check_params_finite,
     check_weights,
     fit_log_params,
@@ -99,7 +97,7 @@ def _loglik_grad(params: np.ndarray, s: _Summary) -> tuple[float, np.ndarray]:
     return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
-class ModifiedBetaGeoModel(BaseEstimator):
+class ModifiedBetaGeoModel(MaximumLikelihoodModel):
     """MBG/NBD model of repeat purchases and dropout (Batislam, Denizel & Filiztekin 2007).
 
     While alive a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``;
@@ -136,17 +134,6 @@ class ModifiedBetaGeoModel(BaseEstimator):
     """
 
     model_name = "mbgnbd"
-
-    _parameter_constraints: dict = {
-        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
-        self.penalizer_coef = penalizer_coef
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, frequency, recency, T, sample_weight=None) -> ModifiedBetaGeoModel:
         """Estimate ``r, alpha, a, b`` by maximum likelihood.

@@ -23,18 +23,16 @@ Time-invariant covariates (Fader & Hardie 2007) scale the rates per customer:
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from scipy.integrate import quad
 from scipy.special import digamma, expit, gammaln, xlogy
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from crmlens.clv._fitting import (
     FitError,
+    MaximumLikelihoodModel,
     as_float_array,
     check_frequency,
     check_params_finite,
@@ -443,7 +441,7 @@ def _unstandardize(theta, centre1, spread1, centre2, spread2, scale):
     return params, jacobian
 
 
-class ParetoNBDModel(BaseEstimator):
+class ParetoNBDModel(MaximumLikelihoodModel):
     """Pareto/NBD model of repeat purchases and dropout (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``;
@@ -486,17 +484,6 @@ class ParetoNBDModel(BaseEstimator):
     """
 
     model_name = "pareto_nbd"
-
-    _parameter_constraints: dict = {
-        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
-        self.penalizer_coef = penalizer_coef
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, frequency, recency, T, sample_weight=None, *, purchase_covariates=None,
             dropout_covariates=None) -> ParetoNBDModel:

@@ -12,16 +12,14 @@ in log space (``betaln``), with an analytic gradient (``digamma``).
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import betaln, digamma, hyp2f1
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from crmlens.clv._fitting import (
     FitError,
+    MaximumLikelihoodModel,
     as_float_array,
     check_params_finite,
     check_same_length,
@@ -156,7 +154,7 @@ def _finite(values: np.ndarray, what: str) -> np.ndarray:
     return values
 
 
-class ShiftedBetaGeometricModel(BaseEstimator):
+class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
     """Shifted-beta-geometric model of contractual churn (Fader & Hardie 2007).
 
     Each customer churns at the end of every period with probability ``theta``, constant for
@@ -201,17 +199,6 @@ class ShiftedBetaGeometricModel(BaseEstimator):
     """
 
     model_name = "sbg"
-
-    _parameter_constraints: dict = {
-        "penalizer_coef": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, *, penalizer_coef: float = 0.0, tol: float = 1e-8, max_iter: int = 1000):
-        self.penalizer_coef = penalizer_coef
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, duration, churned, sample_weight=None) -> ShiftedBetaGeometricModel:
         """Estimate ``alpha, beta`` by maximum likelihood.
