@@ -1,0 +1,1 @@
+"""Churn and behaviour prediction: labels, model zoo, evaluation, explanations."""
