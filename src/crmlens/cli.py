@@ -363,6 +363,14 @@ def _show_stages(stages: dict[str, Any]) -> None:
                                                unit=t(f"report.clv.unit.{clv.get('unit')}")))
         if "clv.note.no_dropout_detected" in (clv.get("notes") or []):
             out.print(t("cli.run.clv_no_dropout"))
+    churn = stages.get("churn") or {}
+    if churn:
+        out.print(t("cli.run.churn_skipped", reason=churn["skipped"]) if churn.get("skipped")
+                  else t("cli.run.churn", run=churn["run_id"],
+                         model=t(f"predict.model.{churn['model']}"),
+                         auc=f"{churn['roc_auc'] or 0:.3f}",
+                         baseline=f"{churn['baseline_roc_auc'] or 0:.3f}",
+                         high=_n(churn["high_risk"]), customers=_n(churn["customers"])))
     basket = stages.get("basket") or {}
     if basket:
         out.print(t("cli.run.basket_skipped", n=_n(basket["baskets"]), minimum=basket["minimum"])
@@ -532,6 +540,7 @@ def status(
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from crmlens import cli_basket  # noqa: E402,F401
+from crmlens import cli_churn  # noqa: E402,F401
 from crmlens import cli_clv  # noqa: E402,F401
 from crmlens import cli_features  # noqa: E402,F401
 from crmlens import cli_recommend  # noqa: E402,F401

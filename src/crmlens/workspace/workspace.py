@@ -17,6 +17,7 @@ from crmlens.progress import NO_PROGRESS, Progress
 from crmlens.workspace import runs as runs_mod
 from crmlens.workspace import store
 from crmlens.workspace.basket_verbs import BasketVerbs
+from crmlens.workspace.churn_verbs import ChurnVerbs
 from crmlens.workspace.clv_verbs import ClvVerbs
 from crmlens.workspace.recommend_verbs import RecommendVerbs
 from crmlens.workspace.segment_verbs import SegmentVerbs
@@ -30,7 +31,7 @@ REPORTS_DIR = "reports"
 MODELS_DIR = "models"
 
 
-class Workspace(SegmentVerbs, ClvVerbs, BasketVerbs, RecommendVerbs):
+class Workspace(SegmentVerbs, ClvVerbs, ChurnVerbs, BasketVerbs, RecommendVerbs):
     """A crmlens workspace folder.
 
     Parameters
