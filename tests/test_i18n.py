@@ -11,7 +11,7 @@ from crmlens.i18n import LANGUAGES, catalogue, t
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "crmlens"
 # Literal keys in calls such as t("cli.x"), InputError("error.y"), progress.stage("progress.z")
-KEY_USE = re.compile(r"""(?:\bt|Error|stage|t_count|_print_error)\(\s*["']((?:error|cli|progress|report|quality|generator|hint|features|segment|trees|clv|basket|recommend)\.[\w.]+)["']""")
+KEY_USE = re.compile(r"""(?:\bt|Error|stage|t_count|_print_error)\(\s*["']((?:error|cli|progress|report|quality|generator|hint|features|segment|trees|clv|basket|recommend|predict|churn)\.[\w.]+)["']""")
 
 
 def test_every_entry_has_both_languages():

@@ -77,6 +77,15 @@ def print_segmentation(console: Console, data: dict[str, Any]) -> None:
         for s in data["segments"]:
             ct.add_row(s["name"], _num(s.get("mean_clv"), 2), _pct(s.get("mean_p_alive")))
         console.print(ct)
+    if any("mean_risk" in s for s in data["segments"]):
+        rt = Table(title=t("cli.segment.churn_title"), title_justify="left")
+        for key in ("segment", "churn_rate", "mean_risk", "high_risk_share"):
+            rt.add_column(t(f"cli.segment.col.{key}"),
+                          justify="left" if key == "segment" else "right")
+        for s in data["segments"]:
+            rt.add_row(s["name"], _pct(s.get("churn_rate")), _pct(s.get("mean_risk")),
+                       _pct(s.get("high_risk_share")))
+        console.print(rt)
     console.print(t("cli.segment.actions"))
     for s in data["segments"]:
         if s.get("action"):
@@ -280,14 +289,17 @@ def show(
     lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
+    from crmlens.segment.churn_join import segment_churn_by_name
     from crmlens.segment.clv_join import segment_clv_by_name
 
     ws = _workspace(workspace)
     data = ws.segment_show(run, lang=get_language())
-    with ws.reader() as con:  # mean CLV and P(alive) per segment, when a CLV run exists
+    with ws.reader() as con:  # CLV and churn means per segment, when such runs exist
         means = segment_clv_by_name(con, data["run"]["run_id"])
+        churn = segment_churn_by_name(con, data["run"]["run_id"])
     for s in data["segments"]:
         s.update(means.get(s["segment"], {}))
+        s.update(churn.get(s["segment"], {}))
     if fmt == Format.json:
         _print_json(data)
     else:

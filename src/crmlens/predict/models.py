@@ -47,6 +47,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -269,8 +270,11 @@ def _learner(name: str, settings: dict[str, Any], n_numeric: int, n_categorical:
             categorical_features=mask if any(mask) else None, random_state=random_state,
             **settings)
     if name == "svm":  # Platt scaling of the SVC scores, cross-fitted
+        # shuffled folds: rows often come in time order, and unshuffled folds of data that
+        # drift over time fitted the sigmoid backwards (AUC 0.28 on Bank Marketing)
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
         return CalibratedClassifierCV(SVC(kernel="rbf", random_state=random_state, **settings),
-                                      method="sigmoid", cv=3, ensemble=True)
+                                      method="sigmoid", cv=folds, ensemble=True)
     return MLPClassifier(random_state=random_state, **settings)
 
 

@@ -11,6 +11,7 @@ built-in sections (data overview, data quality).
 """
 
 from crmlens.report import basket as _basket  # noqa: F401 - registers the basket section
+from crmlens.report import churn as _churn  # noqa: F401 - registers the churn section
 from crmlens.report import clv as _clv  # noqa: F401 - registers the CLV section
 from crmlens.report import overview as _overview  # noqa: F401 - registers the built-in sections
 from crmlens.report import recommend as _recommend  # noqa: F401 - registers the recommendations section

@@ -90,7 +90,8 @@ def _one_run(ctx: ReportContext, content: SectionContent, run) -> None:
     if not profiles:
         return
     names = {p["segment"]: _name(ctx, p) for p in profiles}
-    _profile_table(ctx, content, profiles, names, _segment_clv(ctx, run.run_id))
+    _profile_table(ctx, content, profiles, names, _segment_clv(ctx, run.run_id),
+                   _segment_churn(ctx, run.run_id))
     _sizes_chart(ctx, content, profiles, names)
     _heatmap(ctx, content, profiles, names)
     _scatter(ctx, content, run, names)
@@ -126,8 +127,15 @@ def _segment_clv(ctx: ReportContext, run_id: int) -> dict[str, dict[str, float |
     return segment_clv_by_name(ctx.con, run_id)
 
 
+def _segment_churn(ctx: ReportContext, run_id: int) -> dict[str, dict[str, float | None]]:
+    from crmlens.segment.churn_join import segment_churn_by_name
+
+    return segment_churn_by_name(ctx.con, run_id)
+
+
 def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[dict],
-                   names: dict[str, str], clv: dict[str, dict[str, float | None]]) -> None:
+                   names: dict[str, str], clv: dict[str, dict[str, float | None]],
+                   churn: dict[str, dict[str, float | None]] | None = None) -> None:
     def med(p: dict, feature: str) -> Any:
         stat = p.get("headline", {}).get(feature) or p.get("features", {}).get(feature)
         return None if not stat else stat.get("median")
@@ -138,6 +146,9 @@ def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[d
               _feature_label(ctx, "recency_days"), _feature_label(ctx, "frequency"),
               _feature_label(ctx, "monetary"), ctx.t("report.segments.col.distinguishing"),
               ctx.t("report.segments.col.action")]
+    churn = churn or {}
+    if churn:  # observed churn rate and mean risk of the current churn run
+        header[7:7] = [ctx.t("report.churn.col.churn_rate"), ctx.t("report.churn.col.mean_risk")]
     if clv:  # mean CLV and P(alive) of the current CLV run, after the value figures
         header[7:7] = [ctx.t("report.clv.col.mean_clv"), ctx.t("report.clv.col.mean_p_alive")]
     rows = []
@@ -149,12 +160,17 @@ def _profile_table(ctx: ReportContext, content: SectionContent, profiles: list[d
                      ctx.pct(p.get("share_revenue")), _round(med(p, "recency_days")),
                      _round(med(p, "frequency")), ctx.money(med(p, "monetary")), dist,
                      _localized(p.get("action"), ctx.lang) or "–"])
+        if churn:
+            rates = churn.get(p["segment"], {})
+            rows[-1][7:7] = [ctx.pct(rates.get("churn_rate")), ctx.pct(rates.get("mean_risk"))]
         if clv:
             means = clv.get(p["segment"], {})
             rows[-1][7:7] = [ctx.money(means.get("mean_clv")), ctx.pct(means.get("mean_p_alive"))]
     note = ctx.t("report.segments.profiles_note")
     if clv:
         note += " " + ctx.t("report.clv.segment_note")
+    if churn:
+        note += " " + ctx.t("report.churn.segment_note")
     content.add_table(header, rows, caption=ctx.t("report.segments.profiles_caption"), note=note)
     def items(p: dict, key: str) -> str:
         return ", ".join(x["item"] for x in p.get(key, [])[:3]) or "–"
