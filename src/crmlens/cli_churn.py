@@ -63,10 +63,14 @@ def print_models(console: Console, data: dict[str, Any]) -> None:
                       _num(r.get("fit_seconds"), 1))
     console.print(table)
     if data.get("grade"):
-        console.print(t(f"predict.grade.{data['grade']}"))
+        aucs = {("best" if r.get("is_best") else "baseline"): r.get("roc_auc")
+                for r in data["models"] if r.get("is_best") or r.get("is_baseline")}
+        console.print(t(f"predict.grade.{data['grade']}", best=_num(aucs.get("best")),
+                        baseline=_num(aucs.get("baseline"))))
     for w in data.get("leakage") or []:
         console.print("[yellow]⚠[/yellow] " + t(w.get("message_key", "predict.leakage.warning"),
-                                                feature=w["feature"], auc=f"{w['auc']:.3f}"),
+                                                feature=w["feature"], auc=_num(w.get("auc")),
+                                                others_auc=_num(w.get("others_auc"))),
                       markup=True, highlight=False)
 
 

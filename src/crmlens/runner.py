@@ -100,5 +100,6 @@ def run_demo(path: str | Path, *, langs: Sequence[str] = ("en", "zh"),
 # The built-in stages register themselves (after the definitions above: they import them).
 from crmlens import stages as _stages  # noqa: E402,F401
 from crmlens import clv_stage as _clv_stage  # noqa: E402,F401
+from crmlens import churn_stage as _churn_stage  # noqa: E402,F401
 from crmlens import basket_stage as _basket_stage  # noqa: E402,F401
 from crmlens import recommend_stage as _recommend_stage  # noqa: E402,F401

@@ -16,7 +16,7 @@
 4. **Leakage scan**: :func:`~crmlens.predict.leakage.leakage_scan` on the training rows.
 
 :func:`fit_final` refits the chosen family on every row and calibrates its probabilities on
-cross-fitted predictions (isotonic with enough rows of each class, else Platt's sigmoid).
+cross-fitted predictions (Platt's sigmoid by default).
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ LEAKAGE_ROWS = 300_000
 # ROC AUC gains over the baseline: from CLEAR "clearly better", from SOME "better".
 CLEAR_GAIN, SOME_GAIN = 0.05, 0.01
 GRADES = ("clearly_better", "better", "no_better")
-# Isotonic calibration needs enough rows of each class not to overfit its steps.
-ISOTONIC_MIN_CLASS = 1_000
 
 
 @dataclass
@@ -333,7 +331,7 @@ def _label(name: str) -> str:
 
 def fit_final(X: pd.DataFrame, y, *, name: str, params: Mapping[str, Any] | None = None,
               numeric: Sequence[str], categorical: Sequence[str], calibrate: bool = True,
-              random_state: int = 0) -> Any:
+              method: str = "sigmoid", random_state: int = 0) -> Any:
     """The chosen family refitted on every row, with calibrated probabilities.
 
     Parameters
@@ -346,9 +344,12 @@ def fit_final(X: pd.DataFrame, y, *, name: str, params: Mapping[str, Any] | None
         Its settings (from the comparison).
     numeric, categorical : sequence of str
     calibrate : bool, default True
-        Calibrate the probabilities on 3-fold cross-fitted predictions (isotonic regression
-        when both classes have at least 1,000 rows, else Platt's sigmoid); the model that
+        Calibrate the probabilities on 3-fold cross-fitted predictions; the model that
         predicts is the one fitted on all rows (``ensemble=False``).
+    method : {"sigmoid", "isotonic"}, default "sigmoid"
+        Platt's sigmoid keeps the model's ranking strictly and moves every probability
+        smoothly, so per-customer factors stay visible; isotonic regression is more flexible
+        but its flat steps put whole groups at exactly 0 % or 100 % and hide what moves them.
     random_state : int, default 0
 
     Returns
@@ -362,7 +363,6 @@ def fit_final(X: pd.DataFrame, y, *, name: str, params: Mapping[str, Any] | None
     smaller = int(np.bincount(y, minlength=2).min())
     if not calibrate or smaller < 3:
         return model.fit(X, y)
-    method = "isotonic" if smaller >= ISOTONIC_MIN_CLASS else "sigmoid"
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
     calibrated = CalibratedClassifierCV(model, method=method, cv=folds, ensemble=False)
     return calibrated.fit(X, y)
