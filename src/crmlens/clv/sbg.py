@@ -33,7 +33,10 @@ PARAM_NAMES = ("alpha", "beta")
 _MODEL = "sBG"
 # Beyond these the optimiser has run to a boundary of the parameter space (e.g. no churn
 # heterogeneity left to estimate): the estimate is a limit, not a usable parameter.
-_PARAM_RANGE = (1e-6, 1e7)
+# Beyond 1e5 the Beta distribution of churn rates has almost no spread left (no heterogeneity):
+# the likelihood is a flat ridge there and optimizers stop anywhere along it (at 1.3e6 with
+# SciPy 1.17, past 1e7 with earlier releases), so the bound sits well inside the ridge.
+_PARAM_RANGE = (1e-6, 1e5)
 
 
 def from_survivors(counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -133,8 +133,11 @@ def customer_factors(model: Any, X: pd.DataFrame, *, top: int = 3,
         for j, c in enumerate(columns):
             probe = batch.copy(deep=False)
             value = ref.get(c)
-            probe[c] = pd.Series([value] * len(batch), dtype=batch[c].dtype) \
-                if value is not None else pd.Series([None] * len(batch), dtype=batch[c].dtype)
+            if pd.api.types.is_numeric_dtype(batch[c]):
+                # float: the median of an integer column may be fractional
+                probe[c] = np.full(len(batch), np.nan if value is None else float(value))
+            else:
+                probe[c] = pd.Series([value] * len(batch), dtype=object)
             effects[:, j] = base - model.predict_proba(probe)[:, 1]
         k = min(top, len(columns))
         order = np.argsort(-np.abs(effects), axis=1, kind="stable")[:, :k]

@@ -53,7 +53,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
@@ -445,12 +445,17 @@ class BalancedClassifier(ClassifierMixin, BaseEstimator):
         if len(idx) < len(y):
             X, y = _take(X, idx), y[idx]
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[idx]
-        self.classes_, counts = np.unique(y, return_counts=True)
-        self.prior_ = counts / counts.sum()
-        weights = compute_sample_weight("balanced", y) if self.balance else None
-        if sample_weight is not None:
-            weights = np.asarray(sample_weight, dtype=float) * (1.0 if weights is None
-                                                                 else weights)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        given = (np.ones(len(y)) if sample_weight is None
+                 else np.asarray(sample_weight, dtype=float))
+        # class totals by weight, so integer weights act exactly like repeated rows
+        totals = np.bincount(codes, weights=given, minlength=len(self.classes_))
+        self.prior_ = totals / totals.sum()
+        if self.balance:  # as class_weight="balanced": n / (n_classes * class total)
+            factor = totals.sum() / (len(self.classes_) * np.maximum(totals, 1e-12))
+            weights = given * factor[codes]
+        else:
+            weights = None if sample_weight is None else given
         self.estimator_ = clone(self.estimator)
         if weights is None:
             self.estimator_.fit(X, y)
@@ -462,6 +467,14 @@ class BalancedClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self.estimator_, "feature_names_in_"):
             self.feature_names_in_ = self.estimator_.feature_names_in_
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.estimator is not None:  # accepts what the learner accepts
+            inner = get_tags(self.estimator)
+            tags.input_tags.sparse = inner.input_tags.sparse
+            tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities on the scale of the training class shares.
@@ -495,6 +508,7 @@ class BalancedClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -547,6 +561,7 @@ class NaiveBaseline(ClassifierMixin, BaseEstimator):
         if isinstance(X, pd.DataFrame):
             _check_feature_names(self, X, reset=reset)
             _check_n_features(self, X, reset=reset)
+            self._n_rows = X.shape[0]
             if X.shape[0] < 1:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
                                  "minimum of 1 is required.")
@@ -562,7 +577,8 @@ class NaiveBaseline(ClassifierMixin, BaseEstimator):
             return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
                                                                     na_value=np.nan)
         matrix = check_array(X, dtype=None if self.feature is None else np.float64,
-                             ensure_all_finite=self.feature is None or "allow-nan")
+                             ensure_all_finite="allow-nan")
+        self._n_rows = matrix.shape[0]
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, matrix, reset=reset)
         if self.feature is None:
@@ -622,8 +638,7 @@ class NaiveBaseline(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         column = self._column(X, reset=False)
         if column is None:
-            n = X.shape[0] if hasattr(X, "shape") else len(X)
-            return np.tile(self.prior_, (n, 1))
+            return np.tile(self.prior_, (self._n_rows, 1))
         return self.group_proba_[self._groups(column)]
 
     def predict(self, X) -> np.ndarray:
@@ -637,9 +652,11 @@ class NaiveBaseline(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.classifier_tags.poor_score = True  # a baseline, as DummyClassifier
         return tags

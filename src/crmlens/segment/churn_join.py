@@ -76,8 +76,9 @@ def segment_churn(con: duckdb.DuckDBPyConnection, segment_run_id: int, *,
 
 
 def segment_churn_by_name(con: duckdb.DuckDBPyConnection, segment_run_id: int
-                          ) -> dict[str, dict[str, float | None]]:
-    """:func:`segment_churn` as ``{segment: {"churn_rate": ..., "mean_risk": ..., ...}}``.
+                          ) -> dict[str, dict[str, float | int | None]]:
+    """:func:`segment_churn` as ``{segment: {"churn_rate": ..., "mean_risk": ..., ...}}``
+    (with ``n_scored``, the members that have a score).
 
     Parameters
     ----------
@@ -94,9 +95,10 @@ def segment_churn_by_name(con: duckdb.DuckDBPyConnection, segment_run_id: int
     frame = segment_churn(con, segment_run_id)
     if frame is None:
         return {}
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, float | int | None]] = {}
     for row in frame.itertuples(index=False):
         out[str(row.segment)] = {
             key: None if pd.isna(getattr(row, key)) else float(getattr(row, key))
             for key in ("churn_rate", "mean_risk", "high_risk_share")}
+        out[str(row.segment)]["n_scored"] = int(row.n_scored)
     return out

@@ -125,7 +125,10 @@ class ChurnVerbs:
                   "models": list(models) if models else None, "time_budget": time_budget,
                   "search": search, "bands": list(bands)}
         tmp = None
-        with self._churn_writer() as con, store.transaction(con):
+        # a labelled file needs no data in the workspace: create it like ingest does (a failure
+        # removes what was created)
+        opened = self.writer() if source is not None else self._churn_writer()  # type: ignore[attr-defined]
+        with opened as con, store.transaction(con):
             run = RunRecord("churn.train", params=params)
             if label is not None:
                 result = train_labelled(con, target=label, source=source, positive=positive,
