@@ -23,8 +23,7 @@ The single-feature AUC is *cross-fitted*: numeric features are cut into at most 
 bins (plus a bin for missing values), categories stay as they are, and each row gets the
 positive rate of its bin or category on the other folds. So a non-monotone effect counts, and an
 identifier-like column (one value per customer) does not look predictive merely by memorising
-the training rows. For a numeric feature the AUC of its raw ranks counts too (a monotone effect
-needs no fitting, and the ranks keep the resolution the bins lose). The "all other features" AUC is the better of a histogram gradient boosting model (with early
+the training rows. The "all other features" AUC is the better of a histogram gradient boosting model (with early
 stopping) and a logistic regression, both cross-validated on a stratified subsample of at most
 50,000 rows; it is only worked out for the features that pass ``min_auc``.
 """
@@ -99,15 +98,7 @@ def single_feature_auc(column: pd.Series, y, *, numeric: bool, n_folds: int = _F
         # a little shrinkage to the overall rate, so a code seen once does not score 0 or 1
         score[test] = ((hits + prior) / (sizes + 1.0))[codes[test]]
     auc = float(roc_auc_score(y, score))
-    auc = max(auc, 1.0 - auc)
-    if numeric:
-        # a monotone effect needs no fitting: the raw ranks (missing last) are as honest as the
-        # cross-fitted bins and do not lose the resolution that 20 bins cut away
-        values = pd.to_numeric(column.reset_index(drop=True), errors="coerce")
-        ranks = values.rank(method="average").fillna(0.0).to_numpy()
-        raw = float(roc_auc_score(y, ranks))
-        auc = max(auc, raw, 1.0 - raw)
-    return auc
+    return max(auc, 1.0 - auc)
 
 
 def _others_auc(X: pd.DataFrame, y: np.ndarray, feature: str, numeric: list[str],

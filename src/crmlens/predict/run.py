@@ -419,7 +419,30 @@ def rescore(con: duckdb.DuckDBPyConnection, model: Any, *, features: Sequence[st
             ) -> tuple[pd.DataFrame, pd.DataFrame, date]:
     """Score the customers as of a date with an already fitted model (no refit).
 
-    Returns the scores, the factors and the as-of date used.
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The workspace store (``transactions``).
+    model : fitted classifier
+        A model from :func:`train_churn` (``ChurnResult.model``).
+    features : sequence of str
+        The columns it was trained on (``ChurnResult.features``).
+    as_of : date or str, optional
+        Features as of this date (default: the day after the last transaction).
+    bands : (float, float), default (0.3, 0.6)
+        Probability bounds of the medium and high risk bands.
+    explain_limit : int or None, default 200000
+        Per-customer factors for at most this many of the riskiest customers.
+    progress : Progress, optional
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        As :attr:`ChurnResult.scores` (``observed`` missing: the future is unknown).
+    factors : pandas.DataFrame
+        As :attr:`ChurnResult.factors`.
+    as_of : datetime.date
+        The date the features describe.
     """
     from crmlens.predict.dataset import build_scoring_frame
 
