@@ -41,6 +41,7 @@ bench: $(STAMP) bench-pymc-env
 	$(PY) bench/segment.py
 	$(PY) bench/clv.py
 	$(PY) bench/basket.py
+	$(PY) bench/churn.py
 
 clean-venv:
 	rm -rf $(VENV)
