@@ -92,6 +92,15 @@ def test_demo_on_bundled_sample(tmp_path, cli):
     assert data["ingested"][0]["rows_read"] == 541_909
     assert len(data["reports"]) == 2
     assert all((ws / "reports" / name).is_file() for name in ("report-en.html", "report-zh.html"))
+    # churn on the sample: rolling cutoffs, scored, and the best model beats the baseline
+    churn = json.loads(cli("churn", "evaluate", "-w", ws, "--format", "json").stdout)
+    assert churn["mode"] == "transactions" and len(churn["cutoffs"]) == 6
+    assert churn["grade"] in ("clearly_better", "better")
+    best = next(m for m in churn["models"] if m["is_best"])
+    base = next(m for m in churn["models"] if m["is_baseline"])
+    assert best["roc_auc"] > base["roc_auc"] + 0.01
+    html = (ws / "reports" / "report-en.html").read_text(encoding="utf-8")
+    assert 'id="churn"' in html and "better than the naive baseline" in html
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path, cli):

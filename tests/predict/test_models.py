@@ -17,6 +17,7 @@ from crmlens.predict.models import (
     DEFAULT_MAX_ROWS,
     MODEL_FAMILIES,
     BalancedClassifier,
+    KernelSVM,
     NaiveBaseline,
     make_model,
     search_space,
@@ -301,7 +302,7 @@ def _contract_xfail(estimator) -> dict[str, str]:
 
 
 @parametrize_with_checks([BalancedClassifier(LogisticRegression()), NaiveBaseline(),
-                          NaiveBaseline(feature=0, threshold=0.0)])
+                          NaiveBaseline(feature=0, threshold=0.0), KernelSVM(n_components=20)])
 def test_sklearn_contract(estimator, check, request):
     name = getattr(check, "func", check).__name__
     reason = _contract_xfail(estimator).get(name)
