@@ -264,3 +264,28 @@ def test_fit_final_without_calibration(problem):
     y_rare[:2] = 1
     plain = fit_final(X, y_rare, name="logreg", numeric=NUMERIC, categorical=CATEGORICAL)
     assert isinstance(plain, Pipeline)
+
+
+def test_fit_final_calibrates_on_held_out_predictions(problem):
+    from crmlens.predict.evaluate import PlattCalibrated
+
+    X, y = problem
+    rng = np.random.default_rng(4)
+    # held-out probabilities that are badly over-confident: the sigmoid must shrink them
+    true_p = rng.uniform(0.05, 0.95, 5_000)
+    y_out = (rng.uniform(size=true_p.size) < true_p).astype(int)
+    squashed = 1 / (1 + np.exp(-4 * np.log(true_p / (1 - true_p))))
+    model = fit_final(X, y, name="logreg", numeric=NUMERIC, categorical=CATEGORICAL,
+                      held_out=(y_out, squashed))
+    assert isinstance(model, PlattCalibrated)
+    assert model.a_ == pytest.approx(0.25, abs=0.05)  # over-confident scores pulled in
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(y), 2) and np.allclose(proba.sum(axis=1), 1)
+    # one fit on all rows, and the ranking of that model is kept
+    inner = model.estimator.predict_proba(X)[:, 1]
+    assert np.array_equal(np.argsort(inner, kind="stable"),
+                          np.argsort(proba[:, 1], kind="stable"))
+    # a held-out set with one class cannot calibrate: back to cross-fitting
+    fallback = fit_final(X, y, name="logreg", numeric=NUMERIC, categorical=CATEGORICAL,
+                         held_out=(np.zeros(10), np.full(10, 0.3)))
+    assert isinstance(fallback, CalibratedClassifierCV)
