@@ -48,19 +48,30 @@ def print_models(console: Console, data: dict[str, Any]) -> None:
     """The comparison table: best marked, the baseline last, then the grade."""
     table = Table(title=t("cli.churn.models_title", target=data["target"]),
                   title_justify="left")
-    for key in ("model", "roc_auc", "pr_auc", "log_loss", "brier", "lift", "capture",
-                "precision", "recall", "f1", "seconds"):
-        table.add_column(t(f"cli.churn.col.{key}"), justify="left" if key == "model" else "right")
+    # The columns that fit an 80-column terminal without cutting numbers; log loss, capture,
+    # precision and recall are in --format json and the report.
+    wide = console.width >= 120
+    keys = (("model", "roc_auc", "pr_auc", "log_loss", "brier", "lift", "capture", "precision",
+             "recall", "f1", "seconds") if wide else
+            ("model", "roc_auc", "pr_auc", "brier", "lift", "f1", "seconds"))
+    for key in keys:
+        if key == "model":
+            table.add_column(t("cli.churn.col.model"), overflow="fold", ratio=1)
+        else:
+            table.add_column(t(f"cli.churn.col.{key}"), justify="right", no_wrap=True)
     for r in data["models"]:
         mark = " ◀" if r.get("is_best") else ""
         if r.get("error"):
-            table.add_row(model_label(r["model"]) + mark, *(["–"] * 9), str(r["error"])[:40])
+            table.add_row(model_label(r["model"]) + mark, *(["–"] * (len(keys) - 2)),
+                          str(r["error"])[:40])
             continue
-        table.add_row(model_label(r["model"]) + mark, _num(r.get("roc_auc")),
-                      _num(r.get("pr_auc")), _num(r.get("log_loss")), _num(r.get("brier")),
-                      _num(r.get("lift_top_decile"), 2), _pct(r.get("capture_top_decile")),
-                      _pct(r.get("precision")), _pct(r.get("recall")), _num(r.get("f1")),
-                      _num(r.get("fit_seconds"), 1))
+        cells = {"roc_auc": _num(r.get("roc_auc")), "pr_auc": _num(r.get("pr_auc")),
+                 "log_loss": _num(r.get("log_loss")), "brier": _num(r.get("brier")),
+                 "lift": _num(r.get("lift_top_decile"), 2),
+                 "capture": _pct(r.get("capture_top_decile")),
+                 "precision": _pct(r.get("precision")), "recall": _pct(r.get("recall")),
+                 "f1": _num(r.get("f1")), "seconds": _num(r.get("fit_seconds"), 1)}
+        table.add_row(model_label(r["model"]) + mark, *(cells[k] for k in keys[1:]))
     console.print(table)
     if data.get("grade"):
         aucs = {("best" if r.get("is_best") else "baseline"): r.get("roc_auc")
