@@ -47,6 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import ingest as _ingest  # noqa: E402  (machine info, CPU load sampling, RESULTS writer)
+import segment as _segment  # noqa: E402  (peak memory of this process)
 
 RESULTS = BENCH_DIR / "RESULTS.md"
 SECTION = "## Churn prediction (bench/churn.py)"
@@ -55,16 +56,6 @@ WINDOW, STEP, CUTOFFS = 90, 30, 6
 EXPLAIN = 200_000
 PHASES = ("frame", "fit", "fit_5", "compare", "fit_final", "score", "explain")
 COMPARE = os.environ.get("CRMLENS_BENCH_COMPARE", "1") == "1"
-
-
-def _vmhwm_kib() -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 # --- workers (each in its own process) --------------------------------------------------------
@@ -185,7 +176,7 @@ WORKERS = {"crmlens": worker_crmlens, "pandas": worker_pandas}
 
 def run_worker(args: argparse.Namespace) -> int:
     res = WORKERS[args.worker](args.parquet)
-    res["vmhwm_kib"] = _vmhwm_kib()
+    res["vmhwm_kib"] = _segment._vmhwm_kib()
     Path(args.out).write_text(json.dumps(res), encoding="utf-8")
     return 0
 

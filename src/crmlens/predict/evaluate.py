@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import ParameterGrid, ParameterSampler, StratifiedKFold, train_test_split
 
 from crmlens.errors import InputError
@@ -277,10 +277,11 @@ def compare_models(X: pd.DataFrame, y, splits: Sequence[tuple[np.ndarray, np.nda
 
     base_proba, base_aucs, base_seconds = _evaluate(lambda: clone(base), X, y, splits)
     pooled_auc = {n: _auc(y[tested], p[tested]) for n, p in probas.items()}
-    base_logloss = {n: classification_metrics(y[tested], p[tested])["log_loss"]
-                    for n, p in probas.items()}
+    # ties on AUC go to the family with the better probabilities (lower log loss)
+    pooled_loss = {n: float(log_loss(y[tested], np.clip(p[tested], 1e-15, 1 - 1e-15),
+                                     labels=[0, 1])) for n, p in probas.items()}
     best = max(probas, key=lambda n: (np.nan_to_num(pooled_auc[n], nan=-1.0),
-                                      -base_logloss[n]))
+                                      -pooled_loss[n]))
     cut = float(threshold) if threshold is not None else best_f1_threshold(
         y[tested], probas[best][tested])
 

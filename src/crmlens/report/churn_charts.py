@@ -43,6 +43,20 @@ def _line_style(i: int, model: str) -> dict[str, object]:
     return {"color": PALETTE[i % len(PALETTE)], "width": 2.5}
 
 
+def _add_series(fig: go.Figure, curves: pd.DataFrame, kind: str, models: Sequence[str],
+                names: Mapping[str, str], hover: str, *, markers: bool = False) -> None:
+    """One line per model with points of ``kind``; ``hover`` is a Plotly template in which
+    ``{name}`` is the model's name and ``%{customdata}`` the bin's customer count."""
+    for i, (model, pts) in enumerate(_series(curves, kind, models)):
+        name = names.get(model, model)
+        counts = pts["n"].fillna(0).astype(int).tolist() if "n" in pts else [0] * len(pts)
+        fig.add_trace(go.Scatter(
+            x=pts["x"].tolist(), y=pts["y"].tolist(), name=name,
+            mode="lines+markers" if markers else "lines", line=_line_style(i, model),
+            marker={"size": 7} if markers else None, customdata=counts,
+            hovertemplate=hover.replace("{name}", _esc(name)) + "<extra></extra>"))
+
+
 def _reference_line(fig: go.Figure, x: Sequence[float], y: Sequence[float], name: str) -> None:
     fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines", name=name,
                              line={"color": NEUTRAL, "width": 1, "dash": "dot"},
@@ -71,12 +85,7 @@ def roc_chart(curves: pd.DataFrame, models: Sequence[str], names: Mapping[str, s
     plotly.graph_objects.Figure
     """
     fig = go.Figure()
-    for i, (model, pts) in enumerate(_series(curves, "roc", models)):
-        name = names.get(model, model)
-        fig.add_trace(go.Scatter(
-            x=pts["x"].tolist(), y=pts["y"].tolist(), mode="lines", name=name,
-            line=_line_style(i, model),
-            hovertemplate=f"{_esc(name)}<br>%{{x:.1%}} → %{{y:.1%}}<extra></extra>"))
+    _add_series(fig, curves, "roc", models, names, "{name}<br>%{x:.1%} → %{y:.1%}")
     _reference_line(fig, [0, 1], [0, 1], t(f"{_KEY}chance", lang=lang))
     style(fig, height=height)
     fig.update_xaxes(title_text=t(f"{_KEY}roc_x", lang=lang), tickformat=".0%", range=[0, 1])
@@ -107,12 +116,7 @@ def lift_chart(curves: pd.DataFrame, models: Sequence[str], names: Mapping[str, 
     plotly.graph_objects.Figure
     """
     fig = go.Figure()
-    for i, (model, pts) in enumerate(_series(curves, "lift", models)):
-        name = names.get(model, model)
-        fig.add_trace(go.Scatter(
-            x=pts["x"].tolist(), y=pts["y"].tolist(), mode="lines", name=name,
-            line=_line_style(i, model),
-            hovertemplate=f"{_esc(name)}<br>%{{x:.0%}}: × %{{y:.2f}}<extra></extra>"))
+    _add_series(fig, curves, "lift", models, names, "{name}<br>%{x:.0%}: × %{y:.2f}")
     _reference_line(fig, [0, 1], [1, 1], t(f"{_KEY}no_lift", lang=lang))
     style(fig, height=height)
     fig.update_xaxes(title_text=t(f"{_KEY}lift_x", lang=lang), tickformat=".0%", range=[0, 1])
@@ -144,14 +148,9 @@ def calibration_chart(curves: pd.DataFrame, models: Sequence[str], names: Mappin
     """
     fig = go.Figure()
     customers = _esc(t(f"{_KEY}customers", lang=lang))
-    for i, (model, pts) in enumerate(_series(curves, "calibration", models)):
-        name = names.get(model, model)
-        counts = pts["n"].fillna(0).astype(int).tolist() if "n" in pts else [0] * len(pts)
-        fig.add_trace(go.Scatter(
-            x=pts["x"].tolist(), y=pts["y"].tolist(), mode="lines+markers", name=name,
-            line=_line_style(i, model), marker={"size": 7}, customdata=counts,
-            hovertemplate=(f"{_esc(name)}<br>%{{x:.1%}} → %{{y:.1%}}<br>"
-                           f"{customers}: %{{customdata:,}}<extra></extra>")))
+    _add_series(fig, curves, "calibration", models, names,
+                "{name}<br>%{x:.1%} → %{y:.1%}<br>" + customers + ": %{customdata:,}",
+                markers=True)
     _reference_line(fig, [0, 1], [0, 1], t(f"{_KEY}ideal", lang=lang))
     style(fig, height=height)
     fig.update_xaxes(title_text=t(f"{_KEY}calibration_x", lang=lang), tickformat=".0%",
